@@ -1,0 +1,3 @@
+"""Desktop crypto trading terminal."""
+
+__version__ = "0.1.0"

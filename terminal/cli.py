@@ -1,0 +1,81 @@
+"""The single entry point: ``terminal [--mode ...]``, ``terminal sim ...``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from terminal.sim.instruments import DEFAULT_SYMBOLS, known_symbols
+
+
+def _symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip().upper() for s in text.split(",") if s.strip())
+    unknown = [s for s in symbols if s not in known_symbols()]
+    if unknown or not symbols:
+        raise argparse.ArgumentTypeError(
+            f"unknown symbol(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known_symbols())}"
+        )
+    return symbols
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="terminal", description="Crypto trading terminal")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command")
+
+    sim = sub.add_parser("sim", help="run the local exchange simulator (Binance Spot/USDⓈ-M, Bybit v5)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8900, help="0 picks a free port")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--symbols", type=_symbols, default=DEFAULT_SYMBOLS, help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    sim.add_argument("--api-key", default="", help="accepted API key (generated when omitted)")
+    sim.add_argument("--api-secret", default="", help="its secret (generated when omitted)")
+    sim.add_argument("--history-days", type=int, default=14, help="days of 1m candle history to generate")
+    sim.add_argument("--depth-rate", type=float, default=400.0, help="book level changes/s per symbol and market")
+    sim.add_argument("--static", action="store_true", help="no market generator: books only move with user orders")
+    return parser
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    from terminal.sim.exchange import SimConfig
+    from terminal.sim.server import serve_forever
+
+    if bool(args.api_key) != bool(args.api_secret):
+        print("error: --api-key and --api-secret go together", file=sys.stderr)
+        return 2
+    config = SimConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        symbols=args.symbols,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        history_days=args.history_days,
+        depth_rate=args.depth_rate,
+        generator=not args.static,
+    )
+    try:
+        asyncio.run(serve_forever(config))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "sim":
+        return _run_sim(args)
+    # The desktop UI arrives with its own issue; until then demo mode is the simulator.
+    print("The desktop UI is not built yet; starting the demo exchange simulator instead.", flush=True)
+    return _run_sim(_build_parser().parse_args(["sim", "--port", "0"]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
