@@ -146,7 +146,7 @@ class SimMarket:
         self.fees = fees
         self._clock = clock or (lambda: int(time.time() * 1000))
         self.books: dict[str, MatchingBook] = {s: MatchingBook(s) for s in instruments}
-        self.klines: dict[str, KlineSeries] = {
+        self.candles: dict[str, KlineSeries] = {
             s: KlineSeries(float(i.tick * i.step)) for s, i in instruments.items()
         }
         self._listeners: list[Listener] = []
@@ -213,7 +213,7 @@ class SimMarket:
         lo = np.minimum(lo, np.minimum(o, c))
         vol = np.rint(bars.volume / step).astype(np.int64)
         quote = vol * step * (bars.open + bars.close) / 2
-        self.klines[symbol].load(bars.open_ms.astype(np.int64), o, h, lo, c, vol, bars.trades, quote)
+        self.candles[symbol].load(bars.open_ms.astype(np.int64), o, h, lo, c, vol, bars.trades, quote)
         if len(c):
             self.last_price[symbol] = int(c[-1])
 
@@ -513,7 +513,7 @@ class SimMarket:
         self.trades[symbol].append(trade)
         self.last_price[symbol] = fill.price
         self.last_qty[symbol] = fill.lots
-        self.klines[symbol].on_trade(now, fill.price, fill.lots, taker_side is Side.BUY)
+        self.candles[symbol].on_trade(now, fill.price, fill.lots, taker_side is Side.BUY)
         self._emit(trade)
         price = inst.price(fill.price)
         qty = inst.qty(fill.lots)
@@ -1061,23 +1061,23 @@ class SimMarket:
         self, symbol: str, interval_ms: int, start_ms: int | None, end_ms: int | None, limit: int
     ) -> list[Kline]:
         self.instrument(symbol)
-        return self.klines[symbol].query(interval_ms, start_ms, end_ms, limit, self.now_ms())
+        return self.candles[symbol].query(interval_ms, start_ms, end_ms, limit, self.now_ms())
 
     def current_kline(self, symbol: str, interval_ms: int) -> Kline:
         self.instrument(symbol)
-        return self.klines[symbol].current(interval_ms, self.now_ms())
+        return self.candles[symbol].current(interval_ms, self.now_ms())
 
     def roll_klines(self) -> None:
         """Close finished minutes even when nothing traded (called by publishers each second)."""
         now = self.now_ms()
-        for series in self.klines.values():
+        for series in self.candles.values():
             series.roll(now)
 
     def ticker_24h(self, symbol: str) -> Ticker24h:
         inst = self.instrument(symbol)
         now = self.now_ms()
         start = now - 86_400_000
-        window = self.klines[symbol].window(start // MINUTE_MS * MINUTE_MS, now)
+        window = self.candles[symbol].window(start // MINUTE_MS * MINUTE_MS, now)
         last = self.last_price[symbol]
         if window is None:
             o = h = lo = c = last
@@ -1090,7 +1090,7 @@ class SimMarket:
         ask = book.best_ask_level() or (0, 0)
         last_id = self._next_trade[symbol]
         vol = inst.qty(v)
-        wavg = (Decimal(f"{quote:.8f}") / vol) if v else inst.price(last)
+        wavg = q8(Decimal(f"{quote:.8f}") / vol) if v else inst.price(last)
         return Ticker24h(
             symbol, o, h, lo, last, self.last_qty[symbol], v, Decimal(f"{quote:.8f}"), start, now,
             max(0, last_id - nt + 1), last_id, nt, bid[0], bid[1], ask[0], ask[1], wavg,
