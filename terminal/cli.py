@@ -30,12 +30,18 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8900, help="0 picks a free port")
     sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--symbols", type=_symbols, default=DEFAULT_SYMBOLS, help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    sim.add_argument(
+        "--symbols", type=_symbols, default=DEFAULT_SYMBOLS, help="comma-separated, e.g. BTCUSDT,ETHUSDT"
+    )
     sim.add_argument("--api-key", default="", help="accepted API key (generated when omitted)")
     sim.add_argument("--api-secret", default="", help="its secret (generated when omitted)")
     sim.add_argument("--history-days", type=int, default=14, help="days of 1m candle history to generate")
-    sim.add_argument("--depth-rate", type=float, default=400.0, help="book level changes/s per symbol and market")
-    sim.add_argument("--static", action="store_true", help="no market generator: books only move with user orders")
+    sim.add_argument(
+        "--depth-rate", type=float, default=400.0, help="book level changes/s per symbol and market"
+    )
+    sim.add_argument(
+        "--static", action="store_true", help="no market generator: books only move with user orders"
+    )
     return parser
 
 

@@ -41,7 +41,10 @@ def setup(app: web.Application, exchange: SimExchange) -> None:
             {
                 "symbols": list(exchange.config.symbols),
                 "venues": [v.value for v in exchange.markets],
-                "generator": {"running": exchange.generator_task is not None, "paused": bool(gen and gen.paused)},
+                "generator": {
+                    "running": exchange.generator_task is not None,
+                    "paused": bool(gen and gen.paused),
+                },
                 "faults_struck": dict(exchange.faults.injected),
                 "books": {
                     v.value: {s: b.update_id for s, b in m.books.items()} for v, m in exchange.markets.items()
@@ -70,7 +73,11 @@ def setup(app: web.Application, exchange: SimExchange) -> None:
             )
         elif kind in StreamFault._value2member_map_:
             exchange.faults.inject_stream(
-                StreamFault(kind), venue, count, symbol=body.get("symbol"), duration_s=float(body.get("duration_s", 5))
+                StreamFault(kind),
+                venue,
+                count,
+                symbol=body.get("symbol"),
+                duration_s=float(body.get("duration_s", 5)),
             )
         else:
             kinds = [*HttpFault._value2member_map_, *StreamFault._value2member_map_, "restart"]

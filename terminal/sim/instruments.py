@@ -46,7 +46,7 @@ class SimInstrument:
         return int(q)
 
     def ticks_nearest(self, price: float | Decimal) -> int:
-        return int(round(float(price) / float(self.tick)))
+        return round(float(price) / float(self.tick))
 
     def price(self, ticks: int) -> Decimal:
         return self.tick * ticks

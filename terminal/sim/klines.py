@@ -163,7 +163,9 @@ class KlineSeries:
             return None
         return (self.cur_open_ms, self.o, self.h, self.l, self.c, self.v, self.n, self.tb)
 
-    def query(self, interval_ms: int, start_ms: int | None, end_ms: int | None, limit: int, now_ms: int) -> list[Kline]:
+    def query(
+        self, interval_ms: int, start_ms: int | None, end_ms: int | None, limit: int, now_ms: int
+    ) -> list[Kline]:
         """Bars of ``interval_ms`` (or MONTH) whose open time is within [start, end], oldest first."""
         self.roll(now_ms)
         n = self._n

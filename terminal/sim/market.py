@@ -185,7 +185,7 @@ class SimMarket:
         for listener in tuple(self._listeners):
             try:
                 listener(event)
-            except Exception:  # noqa: BLE001 - a broken listener must not corrupt the market
+            except Exception:
                 log.exception("%s: listener failed on %s", self.venue, type(event).__name__)
 
     def instrument(self, symbol: str) -> SimInstrument:
@@ -229,13 +229,17 @@ class SimMarket:
             is_market = req.type in (OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
             max_qty = inst.market_max_qty if is_market else inst.max_qty
             if req.qty < inst.min_qty or req.qty > max_qty:
-                reason = RejectReason.MARKET_LOT_SIZE if is_market and req.qty > max_qty else RejectReason.LOT_SIZE
+                reason = (
+                    RejectReason.MARKET_LOT_SIZE if is_market and req.qty > max_qty else RejectReason.LOT_SIZE
+                )
                 raise SimReject(reason, f"quantity {req.qty} outside [{inst.min_qty}, {max_qty}]")
         for label, price in (("price", req.price), ("stopPrice", req.stop_price)):
             if price is None:
                 continue
             if price <= 0 or price < inst.min_price or price > inst.max_price:
-                raise SimReject(RejectReason.PRICE_FILTER, f"{label} {price} outside [{inst.min_price}, {inst.max_price}]")
+                raise SimReject(
+                    RejectReason.PRICE_FILTER, f"{label} {price} outside [{inst.min_price}, {inst.max_price}]"
+                )
             try:
                 inst.ticks(price)
             except NotAMultipleError as exc:
@@ -299,9 +303,7 @@ class SimMarket:
             raise SimReject(RejectReason.INVALID_PARAMETER, "closePosition is for derivatives")
         if req.quote_qty is not None and (req.type is not OrderType.MARKET or not self.is_spot):
             raise SimReject(RejectReason.INVALID_PARAMETER, "quote quantity only for spot market orders")
-        if req.close_position and req.qty is None:
-            pass
-        else:
+        if not (req.close_position and req.qty is None):  # closePosition: qty decided at trigger time
             self._check_filters(inst, req)
         if req.client_id:
             key = (acct.account_id, inst.symbol, req.client_id)
@@ -315,16 +317,18 @@ class SimMarket:
                 raise SimReject(RejectReason.POSITION_SIDE_MISMATCH, "one-way mode takes BOTH")
             if req.reduce_only and acct.hedge_mode:
                 raise SimReject(RejectReason.INVALID_PARAMETER, "reduceOnly is not sent in hedge mode")
-            if (req.reduce_only or self._closes_hedge_leg(req)) and not req.type.is_conditional:
-                if self._reducible(acct, req) <= 0:
-                    raise SimReject(RejectReason.REDUCE_ONLY_REJECTED, "no position to reduce")
+            closing = req.reduce_only or self._closes_hedge_leg(req)
+            if closing and not req.type.is_conditional and self._reducible(acct, req) <= 0:
+                raise SimReject(RejectReason.REDUCE_ONLY_REJECTED, "no position to reduce")
         if req.type.is_conditional and req.stop_price is not None:
             stop = inst.ticks(req.stop_price)
             if self._triggered(self._trigger_direction(req), stop, self.last_price[inst.symbol]):
-                raise SimReject(RejectReason.WOULD_TRIGGER_IMMEDIATELY, f"last {inst.price(self.last_price[inst.symbol])}")
-        if req.tif is TimeInForce.POST_ONLY and req.type is OrderType.LIMIT:
-            if self.books[inst.symbol].would_take(req.side is Side.BUY, inst.ticks(req.price)):
-                raise SimReject(RejectReason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity")
+                raise SimReject(
+                    RejectReason.WOULD_TRIGGER_IMMEDIATELY, f"last {inst.price(self.last_price[inst.symbol])}"
+                )
+        post_only = req.tif is TimeInForce.POST_ONLY and req.type is OrderType.LIMIT
+        if post_only and self.books[inst.symbol].would_take(req.side is Side.BUY, inst.ticks(req.price)):
+            raise SimReject(RejectReason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity")
 
     @staticmethod
     def _closes_hedge_leg(req: OrderRequest) -> bool:
@@ -402,7 +406,9 @@ class SimMarket:
                     if cost * inst.tick * inst.step > quote:
                         raise SimReject(RejectReason.INSUFFICIENT_BALANCE, f"{inst.quote} free {quote}")
             elif order.qty > acct.balance(inst.base).free:
-                raise SimReject(RejectReason.INSUFFICIENT_BALANCE, f"{inst.base} free {acct.balance(inst.base).free}")
+                raise SimReject(
+                    RejectReason.INSUFFICIENT_BALANCE, f"{inst.base} free {acct.balance(inst.base).free}"
+                )
             return None
         if order.side is Side.BUY:
             asset, amount = inst.quote, order.qty * self._lock_price(inst, order)
@@ -444,7 +450,9 @@ class SimMarket:
         needed = opening * price / acct.leverage_of(inst.symbol)
         available = self.available_balance(acct, inst.quote)
         if needed > available:
-            raise SimReject(RejectReason.MARGIN_INSUFFICIENT, f"needs {q8(needed)}, available {q8(available)}")
+            raise SimReject(
+                RejectReason.MARGIN_INSUFFICIENT, f"needs {q8(needed)}, available {q8(available)}"
+            )
 
     # ---- working an order -------------------------------------------------
     def _work(self, order: SimOrder, acct: SimAccount, inst: SimInstrument) -> None:
@@ -457,7 +465,9 @@ class SimMarket:
             req = OrderRequest(order.symbol, order.side, order.type, position_side=order.position_side)
             order.qty = self._reducible(acct, req)
         want = inst.lots(order.remaining) if order.qty else 0
-        if not self.is_spot and (order.reduce_only or order.close_position or self._closes_hedge_leg_order(order)):
+        if not self.is_spot and (
+            order.reduce_only or order.close_position or self._closes_hedge_leg_order(order)
+        ):
             req = OrderRequest(order.symbol, order.side, order.type, position_side=order.position_side)
             want = min(want, inst.lots_down(self._reducible(acct, req)))
         if order.tif is TimeInForce.FOK and book.fillable_lots(is_bid, limit, want) < want:
@@ -498,7 +508,7 @@ class SimMarket:
         now = self.now_ms()
         self._next_trade[symbol] += 1
         trade_id = self._next_trade[symbol]
-        taker_side = (Side.SELL if fill.maker.is_bid else Side.BUY)
+        taker_side = Side.SELL if fill.maker.is_bid else Side.BUY
         trade = TradeEvent(
             symbol,
             trade_id,
@@ -524,7 +534,14 @@ class SimMarket:
             self._apply_fill(taker, inst, price, qty, trade_id, is_maker=False, ts=now)
 
     def _apply_fill(
-        self, order: SimOrder, inst: SimInstrument, price: Decimal, qty: Decimal, trade_id: int, is_maker: bool, ts: int
+        self,
+        order: SimOrder,
+        inst: SimInstrument,
+        price: Decimal,
+        qty: Decimal,
+        trade_id: int,
+        is_maker: bool,
+        ts: int,
     ) -> None:
         acct = self.accounts.get(order.account_id)
         rate = self.fees.maker if is_maker else self.fees.taker
@@ -591,7 +608,19 @@ class SimMarket:
         if done:
             self._close_open(order)
         self._emit(
-            OrderEvent(order.account_id, order, ExecType.TRADE, ts, qty, price, fee, fee_asset, trade_id, is_maker, realized)
+            OrderEvent(
+                order.account_id,
+                order,
+                ExecType.TRADE,
+                ts,
+                qty,
+                price,
+                fee,
+                fee_asset,
+                trade_id,
+                is_maker,
+                realized,
+            )
         )
         self._emit(
             AccountEvent(order.account_id, self._balance_changes(acct, changed), positions, "ORDER", ts)
@@ -706,20 +735,42 @@ class SimMarket:
         acct = self.accounts.get(account_id)
         last = self.last_price[symbol]
         stop_type = OrderType.STOP_LIMIT if stop_limit_price is not None else OrderType.STOP_MARKET
-        limit_req = OrderRequest(symbol, side, OrderType.LIMIT, qty, price=limit_price, tif=TimeInForce.POST_ONLY,
-                                 client_id=limit_client_id)
-        stop_req = OrderRequest(symbol, side, stop_type, qty, price=stop_limit_price, stop_price=stop_price,
-                                client_id=stop_client_id)
+        limit_req = OrderRequest(
+            symbol,
+            side,
+            OrderType.LIMIT,
+            qty,
+            price=limit_price,
+            tif=TimeInForce.POST_ONLY,
+            client_id=limit_client_id,
+        )
+        stop_req = OrderRequest(
+            symbol,
+            side,
+            stop_type,
+            qty,
+            price=stop_limit_price,
+            stop_price=stop_price,
+            client_id=stop_client_id,
+        )
         self._validate(acct, inst, limit_req)
         self._validate(acct, inst, stop_req)
         lim_t, stop_t = inst.ticks(limit_price), inst.ticks(stop_price)
         # Binance's price relation rule: sell: limit > last > stop; buy: limit < last < stop.
         ok = (lim_t > last > stop_t) if side is Side.SELL else (lim_t < last < stop_t)
         if not ok:
-            raise SimReject(RejectReason.INVALID_PARAMETER, "The relationship of the prices for the orders is not correct.")
+            raise SimReject(
+                RejectReason.INVALID_PARAMETER,
+                "The relationship of the prices for the orders is not correct.",
+            )
         self._next_list += 1
-        order_list = OrderList(self._next_list, account_id, symbol, client_list_id or f"oco-{self._next_list}",
-                               created_ms=self.now_ms())
+        order_list = OrderList(
+            self._next_list,
+            account_id,
+            symbol,
+            client_list_id or f"oco-{self._next_list}",
+            created_ms=self.now_ms(),
+        )
         limit_req.list_id = stop_req.list_id = order_list.list_id
         limit_order = self._new_order(account_id, limit_req)
         lock = self._reserve(acct, inst, limit_order)
@@ -749,7 +800,9 @@ class SimMarket:
         self._emit(OrderEvent(account_id, stop_order, ExecType.NEW, now))
         self._emit(OrderEvent(account_id, limit_order, ExecType.NEW, now))
         self._emit_balances(acct, inst, "ORDER")
-        self.books[symbol].add(RestingOrder(limit_order.order_id, side is Side.BUY, lim_t, inst.lots(qty), limit_order))
+        self.books[symbol].add(
+            RestingOrder(limit_order.order_id, side is Side.BUY, lim_t, inst.lots(qty), limit_order)
+        )
         return order_list
 
     def _oco_leg_executed(self, order: SimOrder) -> None:
@@ -776,7 +829,9 @@ class SimMarket:
             raise SimReject(RejectReason.UNKNOWN_ORDER, f"order {order_id or client_id}")
         return order
 
-    def cancel(self, account_id: str, symbol: str, order_id: int | None = None, client_id: str | None = None) -> SimOrder:
+    def cancel(
+        self, account_id: str, symbol: str, order_id: int | None = None, client_id: str | None = None
+    ) -> SimOrder:
         order = self._find(account_id, symbol, order_id, client_id)
         if not order.status.is_open:
             raise SimReject(RejectReason.UNKNOWN_ORDER, f"order {order.order_id} is {order.status}")
@@ -823,20 +878,37 @@ class SimMarket:
         new_qty = qty if qty is not None else order.qty
         new_price = price if price is not None else (order.price or None)
         new_stop = stop_price if stop_price is not None else (order.stop_price or None)
-        probe = OrderRequest(symbol, order.side, order.type, new_qty, price=new_price, stop_price=new_stop,
-                             tif=order.tif, reduce_only=order.reduce_only, position_side=order.position_side)
+        probe = OrderRequest(
+            symbol,
+            order.side,
+            order.type,
+            new_qty,
+            price=new_price,
+            stop_price=new_stop,
+            tif=order.tif,
+            reduce_only=order.reduce_only,
+            position_side=order.position_side,
+        )
         self._check_filters(inst, probe)
         if new_qty <= order.filled_qty:
             raise SimReject(RejectReason.LOT_SIZE, "new quantity not above the filled quantity")
-        if order.status is OrderStatus.UNTRIGGERED and new_stop is not None:
-            if self._triggered(order.trigger_direction, inst.ticks(new_stop), self.last_price[symbol]):
-                raise SimReject(RejectReason.WOULD_TRIGGER_IMMEDIATELY, "new trigger price")
-        if order.tif is TimeInForce.POST_ONLY and new_price is not None and order.status is not OrderStatus.UNTRIGGERED:
+        untriggered = order.status is OrderStatus.UNTRIGGERED
+        if (
+            untriggered
+            and new_stop is not None
+            and self._triggered(order.trigger_direction, inst.ticks(new_stop), self.last_price[symbol])
+        ):
+            raise SimReject(RejectReason.WOULD_TRIGGER_IMMEDIATELY, "new trigger price")
+        if (
+            order.tif is TimeInForce.POST_ONLY
+            and new_price is not None
+            and order.status is not OrderStatus.UNTRIGGERED
+        ):
             book = self.books[symbol]
             resting = book.orders.get(order.order_id)
-            if resting is None or inst.ticks(new_price) != resting.price:
-                if book.would_take(order.side is Side.BUY, inst.ticks(new_price)):
-                    raise SimReject(RejectReason.POST_ONLY_WOULD_TAKE, "amended price would take")
+            moved = resting is None or inst.ticks(new_price) != resting.price
+            if moved and book.would_take(order.side is Side.BUY, inst.ticks(new_price)):
+                raise SimReject(RejectReason.POST_ONLY_WOULD_TAKE, "amended price would take")
         # spot: re-size the lock first so a refusal changes nothing
         lock = self._locks.get(order.order_id)
         if lock is not None and order.list_id < 0:
@@ -852,7 +924,9 @@ class SimMarket:
         book = self.books[symbol]
         resting = book.orders.get(order.order_id)
         keep_priority = (
-            resting is not None and (new_price is None or inst.ticks(new_price) == resting.price) and new_qty < order.qty
+            resting is not None
+            and (new_price is None or inst.ticks(new_price) == resting.price)
+            and new_qty < order.qty
         )
         order.qty = new_qty
         if new_price is not None:
@@ -873,7 +947,9 @@ class SimMarket:
         self._check_triggers(symbol)
         return order
 
-    def get_order(self, account_id: str, symbol: str, order_id: int | None = None, client_id: str | None = None) -> SimOrder:
+    def get_order(
+        self, account_id: str, symbol: str, order_id: int | None = None, client_id: str | None = None
+    ) -> SimOrder:
         return self._find(account_id, symbol, order_id, client_id)
 
     def open_orders(self, account_id: str, symbol: str | None = None) -> list[SimOrder]:
@@ -883,7 +959,9 @@ class SimMarket:
 
     def all_orders(self, account_id: str, symbol: str | None = None) -> list[SimOrder]:
         return [
-            o for o in self.orders.values() if o.account_id == account_id and (symbol is None or o.symbol == symbol)
+            o
+            for o in self.orders.values()
+            if o.account_id == account_id and (symbol is None or o.symbol == symbol)
         ]
 
     def order_lists(self, account_id: str) -> list[OrderList]:
@@ -909,8 +987,12 @@ class SimMarket:
             raise SimReject(RejectReason.INVALID_PARAMETER, "not a derivatives market")
 
     def _has_open(self, acct: SimAccount, symbol: str | None) -> bool:
-        orders = any(symbol is None or o.symbol == symbol for o in self._open.get(acct.account_id, {}).values())
-        positions = any(p.qty != 0 and (symbol is None or p.symbol == symbol) for p in acct.positions.values())
+        orders = any(
+            symbol is None or o.symbol == symbol for o in self._open.get(acct.account_id, {}).values()
+        )
+        positions = any(
+            p.qty != 0 and (symbol is None or p.symbol == symbol) for p in acct.positions.values()
+        )
         return orders or positions
 
     def set_leverage(self, account_id: str, symbol: str, leverage: int) -> None:
@@ -976,7 +1058,11 @@ class SimMarket:
                 held += abs(pos.qty) * mark / lev
         for order in self._open.get(acct.account_id, {}).values():
             if order.symbol in self.instruments and not (order.reduce_only or order.type.is_conditional):
-                held += order.remaining * (order.price or self.mark_price(order.symbol)) / acct.leverage_of(order.symbol)
+                held += (
+                    order.remaining
+                    * (order.price or self.mark_price(order.symbol))
+                    / acct.leverage_of(order.symbol)
+                )
         return free + upnl - held
 
     def position_snapshot(self, acct: SimAccount, pos: Position) -> PositionSnapshot:
@@ -988,7 +1074,9 @@ class SimMarket:
         upnl = q * (mark - pos.entry_price) if q else ZERO
         liq = ZERO
         if q != 0:
-            wallet = pos.isolated_margin if isolated else acct.balance(self.instruments[pos.symbol].quote).total
+            wallet = (
+                pos.isolated_margin if isolated else acct.balance(self.instruments[pos.symbol].quote).total
+            )
             denom = q - abs(q) * mmr
             if denom != 0:
                 liq = max(ZERO, (q * pos.entry_price - wallet) / denom)
@@ -1010,7 +1098,9 @@ class SimMarket:
             updated_ms=pos.updated_ms,
         )
 
-    def _snapshots(self, acct: SimAccount, symbol: str, only_side: PositionSide | None = None) -> list[PositionSnapshot]:
+    def _snapshots(
+        self, acct: SimAccount, symbol: str, only_side: PositionSide | None = None
+    ) -> list[PositionSnapshot]:
         out = []
         for (sym, side), pos in acct.positions.items():
             if sym == symbol and (only_side is None or side is only_side):
@@ -1040,7 +1130,9 @@ class SimMarket:
 
     def _emit_balances(self, acct: SimAccount, inst: SimInstrument, reason: str) -> None:
         assets = (inst.base, inst.quote) if self.is_spot else (inst.quote,)
-        self._emit(AccountEvent(acct.account_id, self._balance_changes(acct, assets), (), reason, self.now_ms()))
+        self._emit(
+            AccountEvent(acct.account_id, self._balance_changes(acct, assets), (), reason, self.now_ms())
+        )
 
     # ------------------------------------------------------------------ market data
     def depth(self, symbol: str, limit: int) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
@@ -1080,11 +1172,11 @@ class SimMarket:
         window = self.candles[symbol].window(start // MINUTE_MS * MINUTE_MS, now)
         last = self.last_price[symbol]
         if window is None:
-            o = h = lo = c = last
+            o = h = lo = last
             v = nt = 0
             quote = 0.0
         else:
-            o, h, lo, c, v, quote, nt = window
+            o, h, lo, _close, v, quote, nt = window
         book = self.books[symbol]
         bid = book.best_bid_level() or (0, 0)
         ask = book.best_ask_level() or (0, 0)
@@ -1092,8 +1184,24 @@ class SimMarket:
         vol = inst.qty(v)
         wavg = q8(Decimal(f"{quote:.8f}") / vol) if v else inst.price(last)
         return Ticker24h(
-            symbol, o, h, lo, last, self.last_qty[symbol], v, Decimal(f"{quote:.8f}"), start, now,
-            max(0, last_id - nt + 1), last_id, nt, bid[0], bid[1], ask[0], ask[1], wavg,
+            symbol,
+            o,
+            h,
+            lo,
+            last,
+            self.last_qty[symbol],
+            v,
+            Decimal(f"{quote:.8f}"),
+            start,
+            now,
+            max(0, last_id - nt + 1),
+            last_id,
+            nt,
+            bid[0],
+            bid[1],
+            ask[0],
+            ask[1],
+            wavg,
         )
 
     def last_price_ticks(self, symbol: str) -> int:

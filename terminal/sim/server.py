@@ -67,7 +67,7 @@ async def start_sim(config: SimConfig | None = None) -> RunningSim:
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the bound port when 0 was asked
+    port = site._server.sockets[0].getsockname()[1]
     await start_exchange(exchange)
     return RunningSim(exchange, runner, config.host, port)
 

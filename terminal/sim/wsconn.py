@@ -45,7 +45,7 @@ class WsPeer:
         if self.closed:
             return
         self.closed = True
-        transport = self.ws._req.transport if self.ws._req is not None else None  # noqa: SLF001
+        transport = self.ws._req.transport if self.ws._req is not None else None
         if transport is not None:
             transport.abort()
         if self._writer is not None:
@@ -75,7 +75,7 @@ class WsPeer:
                 self.sent += 1
         except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
             pass
-        except Exception:  # noqa: BLE001 - a dead peer must never take a publisher down
+        except Exception:
             log.exception("%s: writer failed", self.name)
         finally:
             self.closed = True

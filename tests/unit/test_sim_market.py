@@ -25,7 +25,9 @@ def spot_market() -> SimMarket:
         acct.balance("BTC").free = D("2")
 
     inst = {"BTCUSDT": make_instrument(Venue.BINANCE_SPOT, "BTCUSDT")}
-    return SimMarket(Venue.BINANCE_SPOT, inst, AccountBook(fund), FEES[Venue.BINANCE_SPOT], clock=lambda: 1_700_000_000_000)
+    return SimMarket(
+        Venue.BINANCE_SPOT, inst, AccountBook(fund), FEES[Venue.BINANCE_SPOT], clock=lambda: 1_700_000_000_000
+    )
 
 
 def futures_market() -> SimMarket:
@@ -33,7 +35,13 @@ def futures_market() -> SimMarket:
         acct.balance("USDT").free = D("10000")
 
     inst = {"BTCUSDT": make_instrument(Venue.BINANCE_USDM, "BTCUSDT")}
-    return SimMarket(Venue.BINANCE_USDM, inst, AccountBook(fund, 20), FEES[Venue.BINANCE_USDM], clock=lambda: 1_700_000_000_000)
+    return SimMarket(
+        Venue.BINANCE_USDM,
+        inst,
+        AccountBook(fund, 20),
+        FEES[Venue.BINANCE_USDM],
+        clock=lambda: 1_700_000_000_000,
+    )
 
 
 def ticks(m: SimMarket, price: str) -> int:
@@ -44,7 +52,9 @@ def lots(m: SimMarket, qty: str) -> int:
     return m.instruments["BTCUSDT"].lots(D(qty))
 
 
-def ladder(m: SimMarket, bid: str = "64999.00", ask: str = "65001.00", qty: str = "1", levels: int = 5) -> None:
+def ladder(
+    m: SimMarket, bid: str = "64999.00", ask: str = "65001.00", qty: str = "1", levels: int = 5
+) -> None:
     """Generator liquidity: ``levels`` bids below ``bid`` and asks above ``ask``, one tick dollar apart."""
     for i in range(levels):
         m.mm_add("BTCUSDT", Side.BUY, ticks(m, bid) - i * 100, lots(m, qty))
@@ -100,13 +110,27 @@ def test_market_buy_by_quote_spends_at_most_the_quote() -> None:
 @pytest.mark.parametrize(
     ("req", "reason"),
     [
-        (OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.000001"), price=D("60000")), RejectReason.LOT_SIZE),
-        (OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.1"), price=D("60000.001")), RejectReason.PRICE_FILTER),
-        (OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.00001"), price=D("60000")), RejectReason.MIN_NOTIONAL),
-        (OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("2"), price=D("60000")), RejectReason.INSUFFICIENT_BALANCE),
+        (
+            OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.000001"), price=D("60000")),
+            RejectReason.LOT_SIZE,
+        ),
+        (
+            OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.1"), price=D("60000.001")),
+            RejectReason.PRICE_FILTER,
+        ),
+        (
+            OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.00001"), price=D("60000")),
+            RejectReason.MIN_NOTIONAL,
+        ),
+        (
+            OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("2"), price=D("60000")),
+            RejectReason.INSUFFICIENT_BALANCE,
+        ),
         (OrderRequest("BTCUSDT", Side.SELL, OrderType.MARKET, D("3")), RejectReason.INSUFFICIENT_BALANCE),
         (
-            OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.1"), price=D("65001"), tif=TimeInForce.POST_ONLY),
+            OrderRequest(
+                "BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.1"), price=D("65001"), tif=TimeInForce.POST_ONLY
+            ),
             RejectReason.POST_ONLY_WOULD_TAKE,
         ),
         (
@@ -131,9 +155,14 @@ def test_refusals_change_nothing(req: OrderRequest, reason: RejectReason) -> Non
 def test_duplicate_client_id_refused_while_open() -> None:
     m = spot_market()
     ladder(m)
-    m.submit(ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.1"), price=D("60000"), client_id="abc"))
+    m.submit(
+        ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.1"), price=D("60000"), client_id="abc")
+    )
     with pytest.raises(SimReject) as err:
-        m.submit(ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.1"), price=D("60000"), client_id="abc"))
+        m.submit(
+            ACCT,
+            OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.1"), price=D("60000"), client_id="abc"),
+        )
     assert err.value.reason is RejectReason.DUPLICATE_CLIENT_ID
     m.cancel(ACCT, "BTCUSDT", client_id="abc")
     assert bal(m, "USDT") == (D("100000"), 0)
@@ -142,10 +171,16 @@ def test_duplicate_client_id_refused_while_open() -> None:
 def test_ioc_and_fok() -> None:
     m = spot_market()
     ladder(m, qty="0.5", levels=2)  # asks 0.5 @ 65001, 0.5 @ 65002
-    fok = m.submit(ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("1.2"), price=D("65101"), tif=TimeInForce.FOK))
+    fok = m.submit(
+        ACCT,
+        OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("1.2"), price=D("65101"), tif=TimeInForce.FOK),
+    )
     assert fok.status is OrderStatus.EXPIRED and fok.filled_qty == 0
     assert bal(m, "USDT") == (D("100000"), 0)
-    ioc = m.submit(ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.7"), price=D("65001"), tif=TimeInForce.IOC))
+    ioc = m.submit(
+        ACCT,
+        OrderRequest("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.7"), price=D("65001"), tif=TimeInForce.IOC),
+    )
     assert ioc.status is OrderStatus.EXPIRED and ioc.filled_qty == D("0.5")
     assert bal(m, "USDT") == (D("100000") - D("0.5") * D("65001"), 0)
 
@@ -155,7 +190,10 @@ def test_stop_limit_triggers_on_trade_and_rests() -> None:
     ladder(m)
     m.last_price["BTCUSDT"] = ticks(m, "65000")
     stop = m.submit(
-        ACCT, OrderRequest("BTCUSDT", Side.SELL, OrderType.STOP_LIMIT, D("0.5"), price=D("64996"), stop_price=D("64998"))
+        ACCT,
+        OrderRequest(
+            "BTCUSDT", Side.SELL, OrderType.STOP_LIMIT, D("0.5"), price=D("64996"), stop_price=D("64998")
+        ),
     )
     assert stop.status is OrderStatus.UNTRIGGERED and bal(m, "BTC") == (D("1.5"), D("0.5"))
     m.mm_take("BTCUSDT", Side.SELL, lots(m, "1.5"))  # trades at 64999 then 64998 → trigger
@@ -207,7 +245,11 @@ def test_trade_events_and_candles() -> None:
     assert trades[0].taker_seq == trades[1].taker_seq and trades[1].trade_id == trades[0].trade_id + 1
     k = m.current_kline("BTCUSDT", 60_000)
     assert (k.open, k.high, k.close, k.volume, k.trades) == (
-        ticks(m, "65001"), ticks(m, "65002"), ticks(m, "65002"), lots(m, "1.5"), 2
+        ticks(m, "65001"),
+        ticks(m, "65002"),
+        ticks(m, "65002"),
+        lots(m, "1.5"),
+        2,
     )
     assert not k.closed
 
@@ -280,8 +322,12 @@ def test_hedge_mode_legs_and_mode_change_guard() -> None:
     m.set_hedge_mode(ACCT, True)
     with pytest.raises(SimReject):
         m.submit(ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, D("0.1")))  # BOTH in hedge mode
-    m.submit(ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, D("0.1"), position_side=PositionSide.LONG))
-    m.submit(ACCT, OrderRequest("BTCUSDT", Side.SELL, OrderType.MARKET, D("0.2"), position_side=PositionSide.SHORT))
+    m.submit(
+        ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, D("0.1"), position_side=PositionSide.LONG)
+    )
+    m.submit(
+        ACCT, OrderRequest("BTCUSDT", Side.SELL, OrderType.MARKET, D("0.2"), position_side=PositionSide.SHORT)
+    )
     assert pos(m, PositionSide.LONG).qty == D("0.1")
     assert pos(m, PositionSide.SHORT).qty == D("-0.2")
     with pytest.raises(SimReject) as err:
@@ -310,7 +356,10 @@ def test_stop_market_close_position_triggers() -> None:
     m.submit(ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, D("0.3")))
     m.last_price["BTCUSDT"] = ticks(m, "65000")
     sl = m.submit(
-        ACCT, OrderRequest("BTCUSDT", Side.SELL, OrderType.STOP_MARKET, None, stop_price=D("64998"), close_position=True)
+        ACCT,
+        OrderRequest(
+            "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, None, stop_price=D("64998"), close_position=True
+        ),
     )
     assert sl.status is OrderStatus.UNTRIGGERED
     m.mm_take("BTCUSDT", Side.SELL, lots(m, "1.5"))
@@ -326,5 +375,5 @@ def test_account_events_follow_order_events() -> None:
     m.submit(ACCT, OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, D("0.1")))
     kinds = [(type(e).__name__, getattr(e, "exec_type", None)) for e in seen if not isinstance(e, TradeEvent)]
     assert kinds == [("OrderEvent", ExecType.NEW), ("OrderEvent", ExecType.TRADE), ("AccountEvent", None)]
-    acct_ev = [e for e in seen if isinstance(e, AccountEvent)][0]
+    acct_ev = next(e for e in seen if isinstance(e, AccountEvent))
     assert acct_ev.positions[0].qty == D("0.1")
