@@ -67,9 +67,9 @@ def _load_history(exchange: SimExchange) -> None:
     from terminal.sim.history import generate_history
 
     end_ms = int(time.time() * 1000)
-    for i, symbol in enumerate(config.symbols):
+    for symbol in config.symbols:
         start = make_instrument(Venue.BINANCE_SPOT, symbol).start_price
-        bars = generate_history(symbol, float(start), config.history_days, config.seed * 1000 + i, end_ms)
+        bars = generate_history(symbol, float(start), config.history_days, config.seed, end_ms)
         for market in exchange.markets.values():
             market.load_history(symbol, bars)
 

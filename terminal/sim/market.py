@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,7 +151,8 @@ class SimMarket:
             s: KlineSeries(float(i.tick * i.step)) for s, i in instruments.items()
         }
         self._listeners: list[Listener] = []
-        self._next_oid = 3_000_000_000 + (abs(hash(venue.value)) % 1000) * 1_000_000
+        # ids differ per venue but are reproducible (str hash() is salted per process)
+        self._next_oid = 3_000_000_000 + zlib.crc32(venue.value.encode()) % 1000 * 1_000_000
         self._next_trade = {s: 100_000_000 for s in instruments}
         self._next_list = 10_000
         self._taker_seq = 0
