@@ -379,13 +379,7 @@ def verify_signed(
 
 def _take_timestamp_fault(exchange: SimExchange, venue: Venue) -> HttpFaultSpec | None:
     # Only consume a TIMESTAMP fault here: others belong to the request start.
-    if not any(
-        s.kind is HttpFault.TIMESTAMP and s.venue in (None, venue)
-        for s in getattr(exchange.faults, "_http", [])
-    ):
-        return None
-    spec = exchange.faults.take_http(venue, signed=True)
-    return spec if spec is not None and spec.kind is HttpFault.TIMESTAMP else None
+    return exchange.faults.take_http(venue, signed=True, kinds=frozenset({HttpFault.TIMESTAMP}))
 
 
 # =====================================================================================

@@ -901,10 +901,9 @@ class SpotServer:
 
     async def test_order(self, ctx: RequestCtx) -> Any:
         req, _ = self.parse_order(ctx.params)
-        inst = self.market.instruments[req.symbol]
         try:
             # Filters only (order/test does not check balances): the core's own filter rules.
-            self.market._check_filters(inst, req)
+            self.market.check_filters(req)
         except SimReject as rej:
             raise reject_error(rej, SPOT_REJECTS) from None
         if parse_bool(ctx.params, "computeCommissionRates"):

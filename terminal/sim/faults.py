@@ -105,9 +105,12 @@ class FaultController:
         self._stalls.clear()
 
     # ---- consuming ----
-    def take_http(self, venue: Venue, signed: bool) -> HttpFaultSpec | None:
+    def take_http(
+        self, venue: Venue, signed: bool, kinds: frozenset[HttpFault] | None = None
+    ) -> HttpFaultSpec | None:
+        """Consume one armed fault for this request (only of ``kinds`` if given)."""
         for spec in self._http:
-            if spec.venue not in (None, venue):
+            if spec.venue not in (None, venue) or (kinds is not None and spec.kind not in kinds):
                 continue
             if spec.kind is HttpFault.TIMESTAMP and not signed:
                 continue

@@ -145,7 +145,7 @@ class SimMarket:
         self.instruments = instruments
         self.accounts = accounts
         self.fees = fees
-        self._clock = clock or (lambda: int(time.time() * 1000))
+        self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))  # tests may shift time
         self.books: dict[str, MatchingBook] = {s: MatchingBook(s) for s in instruments}
         self.candles: dict[str, KlineSeries] = {
             s: KlineSeries(float(i.tick * i.step)) for s, i in instruments.items()
@@ -172,7 +172,7 @@ class SimMarket:
 
     # ------------------------------------------------------------------ basics
     def now_ms(self) -> int:
-        return self._clock()
+        return self.clock()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -220,6 +220,10 @@ class SimMarket:
             self.last_price[symbol] = int(c[-1])
 
     # ------------------------------------------------------------------ validation
+    def check_filters(self, req: OrderRequest) -> None:
+        """Dry-run of the venue filters alone (Binance order/test); raises SimReject."""
+        self._check_filters(self.instrument(req.symbol), req)
+
     def _check_filters(self, inst: SimInstrument, req: OrderRequest) -> None:
         if req.qty is not None:
             if req.qty <= 0:

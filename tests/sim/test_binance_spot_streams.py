@@ -151,8 +151,8 @@ async def test_market_streams_shapes_and_values(live_sim, live_client):  # noqa:
 async def test_kline_closes_once_and_never_early(sim, client):  # noqa: F811
     m = market(sim)
     offset = {"ms": 0}
-    real_clock = m._clock
-    m._clock = lambda: real_clock() + offset["ms"]
+    real_clock = m.clock
+    m.clock = lambda: real_clock() + offset["ms"]
     bm = socket_manager(client, sim)
     msgs: list[dict] = []
 
