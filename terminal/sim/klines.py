@@ -176,6 +176,11 @@ class KlineSeries:
         if interval_ms == MINUTE_MS:
             first = 0 if start_ms is None else int(np.searchsorted(opens, start_ms))
             last = n if end_ms is None else int(np.searchsorted(opens, end_ms, side="right"))
+            # build only the rows that can survive the final limit slice
+            if start_ms is None:
+                first = max(first, last - limit)
+            else:
+                last = min(last, first + limit)
             rows = [self._row(cols, fcols, i, MINUTE_MS, True) for i in range(first, last)]
             if live and (end_ms is None or live[0] <= end_ms) and (start_ms is None or live[0] >= start_ms):
                 rows.append(self._live_kline(live, MINUTE_MS, now_ms))
