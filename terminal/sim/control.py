@@ -129,6 +129,13 @@ def setup(app: web.Application, exchange: SimExchange) -> None:
         market.deposit(account, asset, amount)
         return _json({"deposited": str(amount), "asset": asset})
 
+    async def credentials(_: web.Request) -> web.Response:
+        # The simulator's own generated demo keys (never a real venue's): clients of a
+        # standalone `terminal sim` need them to sign requests.
+        creds = exchange.default_credentials
+        return _json({"api_key": creds.api_key, "api_secret": creds.api_secret, "account": creds.account_id})
+
+    app.router.add_get("/sim/credentials", credentials)
     app.router.add_get("/sim/status", status)
     app.router.add_post("/sim/faults", inject)
     app.router.add_delete("/sim/faults", clear)

@@ -75,9 +75,8 @@ async def start_sim(config: SimConfig | None = None) -> RunningSim:
 async def serve_forever(config: SimConfig) -> None:
     sim = await start_sim(config)
     print(f"ready {sim.url}", flush=True)
-    creds = sim.exchange.default_credentials
     if not config.api_key:
-        log.warning("generated demo credentials: api key %s (secret not logged)", creds.api_key[:8] + "…")
+        log.info("demo credentials generated; GET %s/sim/credentials returns them", sim.url)
     try:
         await asyncio.Event().wait()
     finally:

@@ -66,6 +66,8 @@ async def test_sim_process_serves_and_takes_faults() -> None:
             assert set(status["venues"]) == {"binance_spot", "binance_usdm", "bybit_spot", "bybit_linear"}
             async with http.get(f"{url}/api/v3/ping") as r:
                 assert r.status == 200
+            async with http.get(f"{url}/sim/credentials") as r:
+                assert (await r.json())["api_key"] == "k" * 64
             async with http.post(f"{url}/sim/faults", json={"kind": "nonsense"}) as r:
                 assert r.status == 400 and "unknown fault kind" in (await r.json())["error"]
             async with http.post(

@@ -16,11 +16,15 @@ def make_http(base_http: str, api_key: str = "", api_secret: str = "", **kwargs)
     return session
 
 
-def make_ws(base_http: str, channel_type: str, api_key: str = "", api_secret: str = "", **kwargs) -> WebSocket:
+def make_ws(
+    base_http: str, channel_type: str, api_key: str = "", api_secret: str = "", **kwargs
+) -> WebSocket:
     """Construct a pybit WebSocket (it connects in __init__) against the simulator."""
     ws = base_http.replace("http://", "ws://", 1)
     ut.PUBLIC_WSS = f"{ws}/v5/public/{{CHANNEL_TYPE}}"
     ut.PRIVATE_WSS = f"{ws}/v5/private"
     if channel_type == "private":
-        return WebSocket(testnet=False, channel_type="private", api_key=api_key, api_secret=api_secret, **kwargs)
+        return WebSocket(
+            testnet=False, channel_type="private", api_key=api_key, api_secret=api_secret, **kwargs
+        )
     return WebSocket(testnet=False, channel_type=channel_type, **kwargs)
