@@ -82,6 +82,7 @@ from terminal.sim.binance_common import (
     param_side,
     param_str,
     parse_bool,
+    stream_routes,
 )
 from terminal.sim.events import AccountEvent, OrderEvent, SimEvent, TradeEvent
 from terminal.sim.exchange import SimExchange
@@ -331,21 +332,7 @@ def _stream_routes(
     app: web.Application, engine: StreamEngine, prefix: str, kinds: frozenset[StreamKind]
 ) -> None:
     """``/{prefix}/ws/<a>/<b>`` and ``/{prefix}/stream?streams=``; other kinds stay silent."""
-
-    def allowed(spec: StreamSpec) -> bool:
-        return spec.kind in kinds
-
-    async def raw(request: web.Request) -> web.StreamResponse:
-        tail = request.match_info.get("streams", "")
-        return await engine.serve(request, [s for s in tail.split("/") if s], combined=False, allowed=allowed)
-
-    async def combined(request: web.Request) -> web.StreamResponse:
-        names = request.query.get("streams", "")
-        return await engine.serve(request, [s for s in names.split("/") if s], combined=True, allowed=allowed)
-
-    app.router.add_get(f"/{prefix}/ws", raw)
-    app.router.add_get(f"/{prefix}/ws/{{streams:.+}}", raw)
-    app.router.add_get(f"/{prefix}/stream", combined)
+    stream_routes(app, engine, f"/{prefix}", allowed=lambda spec: spec.kind in kinds)
 
 
 # =====================================================================================
