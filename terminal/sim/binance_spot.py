@@ -147,21 +147,24 @@ def order_ack(order: SimOrder, now_ms: int) -> dict[str, Any]:
     }
 
 
+def _order_state(order: SimOrder) -> dict[str, Any]:
+    """The quantity/status block every spot order response shares."""
+    return {
+        "price": f8(order.price),
+        "origQty": f8(order.qty),
+        "executedQty": f8(order.filled_qty),
+        "origQuoteOrderQty": f8(order.quote_qty),
+        "cummulativeQuoteQty": f8(order.filled_quote),
+        "status": status_name(order),
+        "timeInForce": tif_name(order),
+        "type": type_name(order),
+        "side": order.side.value,
+    }
+
+
 def order_result(order: SimOrder, now_ms: int) -> dict[str, Any]:
     out = order_ack(order, now_ms)
-    out.update(
-        {
-            "price": f8(order.price),
-            "origQty": f8(order.qty),
-            "executedQty": f8(order.filled_qty),
-            "origQuoteOrderQty": f8(order.quote_qty),
-            "cummulativeQuoteQty": f8(order.filled_quote),
-            "status": status_name(order),
-            "timeInForce": tif_name(order),
-            "type": type_name(order),
-            "side": order.side.value,
-        }
-    )
+    out.update(_order_state(order))
     if order.stop_price:
         out["stopPrice"] = f8(order.stop_price)
     out["workingTime"] = working_time(order)
@@ -176,21 +179,13 @@ def order_query(order: SimOrder) -> dict[str, Any]:
         "orderId": order.order_id,
         "orderListId": order.list_id,
         "clientOrderId": order.client_id,
-        "price": f8(order.price),
-        "origQty": f8(order.qty),
-        "executedQty": f8(order.filled_qty),
-        "cummulativeQuoteQty": f8(order.filled_quote),
-        "status": status_name(order),
-        "timeInForce": tif_name(order),
-        "type": type_name(order),
-        "side": order.side.value,
+        **_order_state(order),
         "stopPrice": f8(order.stop_price),
         "icebergQty": f8(Decimal(0)),
         "time": order.created_ms,
         "updateTime": order.updated_ms,
         "isWorking": has_worked(order),
         "workingTime": working_time(order),
-        "origQuoteOrderQty": f8(order.quote_qty),
         "selfTradePreventionMode": "NONE",
     }
 
@@ -203,15 +198,7 @@ def cancel_result(order: SimOrder, cancel_client_id: str, now_ms: int) -> dict[s
         "orderListId": order.list_id,
         "clientOrderId": cancel_client_id,
         "transactTime": now_ms,
-        "price": f8(order.price),
-        "origQty": f8(order.qty),
-        "executedQty": f8(order.filled_qty),
-        "origQuoteOrderQty": f8(order.quote_qty),
-        "cummulativeQuoteQty": f8(order.filled_quote),
-        "status": status_name(order),
-        "timeInForce": tif_name(order),
-        "type": type_name(order),
-        "side": order.side.value,
+        **_order_state(order),
     }
     if order.stop_price:
         out["stopPrice"] = f8(order.stop_price)
