@@ -151,6 +151,15 @@ async def test_account_rest_shapes(sim, client):  # noqa: F811
         await client.futures_commission_rate(symbol=SYMBOL),
         load_fixture(REST + "http_futures_wallet_commission_rate_btcusdt.json"),
     )
+    assert_same_shape(
+        await client.futures_commission_rate(symbol="ETHUSDT"),
+        load_fixture(REST + "http_futures_wallet_commission_rate_ethusdt.json"),
+    )
+    # delivery contracts are not simulated; the quarterly capture is the same message for another symbol
+    assert_same_shape(
+        await client.futures_commission_rate(symbol=SYMBOL),
+        load_fixture(REST + "http_futures_wallet_commission_rate_btcusdt_quarterly.json"),
+    )
     last = market(sim).last_price_ticks(SYMBOL)
     await client.futures_create_order(
         symbol=SYMBOL, side="SELL", type="STOP_MARKET", quantity="0.010", stopPrice=i.fmt_price(last - 50)
@@ -207,6 +216,7 @@ async def test_market_stream_shapes(live_sim, live_client):  # noqa: F811
     assert_same_shape(diff, load_fixture(WS + "ws_futures_depth_diff_update.json"), allow_extra={"ps", "st"})
     assert_same_shape(partial, load_fixture(WS + "ws_futures_depth_update.json"))
     assert_same_shape(book_ticker, load_fixture(WS + "ws_futures_book_ticker.json"))
+    assert_same_shape(book_ticker, load_fixture(EX + "market_data_json/book_ticker_stream.json"))
 
     market_streams = quick(
         bsm.futures_multiplex_socket(
@@ -228,6 +238,10 @@ async def test_market_stream_shapes(live_sim, live_client):  # noqa: F811
     assert_same_shape(got["markPriceUpdate"], load_fixture(EX + "market_data_json/mark_price_stream.json"))
     assert_same_shape(got["kline"], load_fixture(EX + "market_data_json/kline_stream_open.json"))
     assert_same_shape(got["24hrTicker"], load_fixture(WS + "ws_futures_ticker_24hr.json"))
+    assert_same_shape(got["24hrTicker"], load_fixture(EX + "market_data_json/ticker_stream.json"))
+    # a closed kline differs from an open one only in the value of "x"; waiting a minute for
+    # the close would only slow the suite down
+    assert_same_shape(got["kline"], load_fixture(EX + "market_data_json/kline_stream_closed.json"))
     assert_same_shape(
         got["trade"], load_fixture(EX + "market_data_json/trade_stream.json"), allow_extra={"X"}
     )
@@ -275,8 +289,27 @@ async def test_user_stream_shapes(sim, client):  # noqa: F811
     )
     lite = next(x for x in seen if x["e"] == "TRADE_LITE")
     assert_same_shape(lite, load_fixture(WS + "ws_futures_trade_lite.json"))
+    assert_same_shape(lite, load_fixture(EX + "user_data_json/trade_lite.json"))
     account = by_kind[("ACCOUNT_UPDATE", "")]
     assert_same_shape(account, load_fixture(EX + "user_data_json/account_update.json"))
+    # the BNFCR (credits-trading) variant carries the same balance fields and an empty P
+    assert_same_shape(account, load_fixture(EX + "user_data_json/account_update_bnfcr.json"))
+    for msg in seen:
+        if msg["e"] == "ORDER_TRADE_UPDATE" and msg["o"]["x"] == "NEW":
+            assert_same_shape(
+                msg,
+                load_fixture(EX + "user_data_json/order_update_new.json"),
+                allow_extra=newer | {"gtd", "W"},
+                # a live NEW update sends null commission fields (see the capture below); the
+                # docs example shows "USDT"/"0"
+                ignore_keys={"$.o.N", "$.o.n"},
+            )
+            for captured in (
+                "ws_futures_order_update_new_reduce_only_qty.json",
+                "ws_futures_order_update_new_stop_limit_price_match.json",
+                "ws_futures_order_update_new_limit_if_touched_price_match.json",
+            ):
+                assert_same_shape(msg, data(load_fixture(WS + captured)), allow_extra=newer)
     algo_new = by_kind[("ALGO_UPDATE", "NEW")]
     assert_same_shape(
         algo_new, load_fixture(EX + "user_data_json/algo_update_new.json"), allow_missing={"rm"}
@@ -287,3 +320,51 @@ async def test_user_stream_shapes(sim, client):  # noqa: F811
         ("FINISHED", "ws_futures_algo_update_finished.json"),
     ):
         assert_same_shape(by_kind[("ALGO_UPDATE", status)], data(load_fixture(WS + fixture)))
+
+
+async def test_user_stream_variants(sim, client):  # noqa: F811
+    """A partial fill and a canceled algo order, against their fixtures."""
+    i = inst(sim)
+    m = market(sim)
+    bsm = socket_manager(client, sim)
+    sock = user_socket(bsm)
+    seen: list[dict] = []
+    async with sock:
+        await asyncio.sleep(0.1)
+        ask, ask_lots = m.books[SYMBOL].best_ask_level()
+        await client.futures_create_order(
+            symbol=SYMBOL,
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity=i.fmt_qty(ask_lots + i.lots(i.qty(1))),
+            price=i.fmt_price(ask),
+        )
+        await recv_until(
+            sock,
+            lambda x: x.get("e") == "ORDER_TRADE_UPDATE" and x["o"]["X"] == "PARTIALLY_FILLED",
+            seen=seen,
+        )
+        algo = await client.futures_create_order(
+            symbol=SYMBOL,
+            side="SELL",
+            type="TAKE_PROFIT_MARKET",
+            quantity="0.010",
+            stopPrice=i.fmt_price(m.last_price_ticks(SYMBOL) + 500),
+        )
+        await client.futures_cancel_order(symbol=SYMBOL, algoId=algo["algoId"])
+        await recv_until(sock, lambda x: x.get("e") == "ALGO_UPDATE" and x["o"]["X"] == "CANCELED", seen=seen)
+    partial = next(
+        x for x in seen if x.get("e") == "ORDER_TRADE_UPDATE" and x["o"]["X"] == "PARTIALLY_FILLED"
+    )
+    assert_same_shape(
+        partial,
+        load_fixture(EX + "user_data_json/order_update_trade_partial.json"),
+        allow_extra={"pm", "gtd", "W"},  # newer than the docs example, as for order_update_trade.json
+    )
+    canceled = next(x for x in seen if x.get("e") == "ALGO_UPDATE" and x["o"]["X"] == "CANCELED")
+    # "rm" (reject reason) is only sent when the venue rejected the order
+    assert_same_shape(
+        canceled, load_fixture(EX + "user_data_json/algo_update_canceled.json"), allow_missing={"rm"}
+    )
+    assert_same_shape(canceled, data(load_fixture(WS + "ws_futures_algo_update_finished_canceled.json")))

@@ -35,6 +35,9 @@ CAPWS = "binance/captured/ws/"
 EX = "binance/examples/spot/http_json/"
 EXU = "binance/examples/spot/user_data_json/"
 
+# executionReport fields the documentation examples leave out (the captures have them)
+DOC_TRIMMED = ["F", "g", "I", "M", "Y", "Q", "W", "V"]
+
 _FILTER_KEYS = {
     "PRICE_FILTER": {"filterType", "minPrice", "maxPrice", "tickSize"},
     "LOT_SIZE": {"filterType", "minQty", "maxQty", "stepSize"},
@@ -104,6 +107,20 @@ async def test_rest_market_data_shapes(sim, client):  # noqa: F811
         await client.get_symbol_ticker(symbol=SYM), load_fixture(CAP + "http_spot_market_ticker_price.json")
     )
     assert_same_shape(await client.get_ticker(symbol=SYM), load_fixture(EX + "ticker_24hr_response.json"))
+    # documentation examples of the same endpoints
+    assert_same_shape(await client.get_recent_trades(symbol=SYM), load_fixture(EX + "trades_response.json"))
+    assert_same_shape(await client.ping(), load_fixture(EX + "ping_response.json"))
+    assert_same_shape(await client.get_server_time(), load_fixture(EX + "server_time_response.json"))
+    assert_same_shape(
+        await client.get_klines(symbol=SYM, interval="1m", limit=20),
+        load_fixture(EX + "klines_response.json"),
+    )
+    assert_same_shape(
+        await client.get_symbol_ticker(symbol=SYM), load_fixture(EX + "ticker_price_response.json")
+    )
+    assert_same_shape(
+        await client.get_orderbook_ticker(symbol=SYM), load_fixture(EX + "book_ticker_response.json")
+    )
     assert_same_shape(
         await client.get_all_tickers(), [load_fixture(CAP + "http_spot_market_ticker_price.json")]
     )
@@ -261,7 +278,16 @@ async def test_user_event_shapes(sim, client):  # noqa: F811
             load_fixture(EXU + "execution_report_wrapped.json"),
             allow_missing=["W"],
         )
+    # the docs' unwrapped executionReport examples trim fields the live venue sends
+    for x, fixture in (
+        ("NEW", "execution_report_new.json"),
+        ("TRADE", "execution_report_trade.json"),
+        ("CANCELED", "execution_report_canceled.json"),
+    ):
+        assert_same_shape(reports[x], load_fixture(EXU + fixture), allow_extra=DOC_TRIMMED)
     by_type = {e["e"]: e for e in events}
+    assert_same_shape(by_type["outboundAccountPosition"], load_fixture(EXU + "account_position.json"))
+    assert_same_shape(by_type["balanceUpdate"], load_fixture(EXU + "balance_update.json"))
     assert_same_shape(
         {"subscriptionId": 0, "event": by_type["outboundAccountPosition"]},
         load_fixture(EXU + "account_position_wrapped.json"),
@@ -273,4 +299,114 @@ async def test_user_event_shapes(sim, client):  # noqa: F811
     assert by_type["balanceUpdate"]["d"] == "25.00000000"
     assert_same_shape(
         {"subscriptionId": 0, "event": by_type["listStatus"]}, load_fixture(EXU + "list_status_wrapped.json")
+    )
+
+
+async def test_execution_report_variants(sim, client):  # noqa: F811
+    """Each captured executionReport variant against the simulator's report of that kind."""
+    m = market(sim)
+    inst = m.instruments[SYM]
+    bm = socket_manager(client, sim)
+    events: list[dict] = []
+
+    async def keep(msg: dict) -> None:
+        events.append(msg)
+
+    book = m.books[SYM]
+    last = m.last_price_ticks(SYM)
+    async with bm.user_socket() as us:
+        # a resting limit with a custom client id
+        resting = await client.order_limit_buy(
+            symbol=SYM,
+            quantity="0.01",
+            price=f"{inst.price(book.best_bid() - 300):.2f}",
+            newClientOrderId="INIT-BTC-1234567890",
+        )
+        # a limit buy at the best ask for more than the level holds: fills part, rests the rest
+        ask_price, ask_lots = book.best_ask_level()
+        partial = await client.order_limit_buy(
+            symbol=SYM,
+            quantity=inst.fmt_qty(ask_lots + inst.lots(inst.qty(1))),
+            price=inst.fmt_price(ask_price),
+        )
+        # an IOC far below the ask: expires untouched
+        await client.order_limit_buy(
+            symbol=SYM,
+            quantity="0.01",
+            price=f"{inst.price(book.best_bid() - 500):.2f}",
+            timeInForce="IOC",
+        )
+        # stop orders waiting for their trigger
+        await client.create_order(
+            symbol=SYM,
+            side="SELL",
+            type="STOP_LOSS_LIMIT",
+            quantity="0.01",
+            stopPrice=f"{inst.price(last - 300):.2f}",
+            price=f"{inst.price(last - 310):.2f}",
+            timeInForce="GTC",
+        )
+        await client.create_order(
+            symbol=SYM,
+            side="SELL",
+            type="TAKE_PROFIT_LIMIT",
+            quantity="0.01",
+            stopPrice=f"{inst.price(last + 300):.2f}",
+            price=f"{inst.price(last + 310):.2f}",
+            timeInForce="GTC",
+        )
+        await client.order_market_buy(symbol=SYM, quantity="0.01")
+        await client.cancel_order(symbol=SYM, orderId=partial["orderId"])
+        await client.cancel_order(symbol=SYM, orderId=resting["orderId"])
+        await recv_until(
+            us,
+            lambda e: (
+                e.get("e") == "executionReport" and e["i"] == resting["orderId"] and e["x"] == "CANCELED"
+            ),
+            on_msg=keep,
+        )
+    reports = [e for e in events if e["e"] == "executionReport"]
+
+    def one(pred) -> dict:
+        found = [r for r in reports if pred(r)]
+        assert found, [(r["x"], r["X"], r["o"], r["f"]) for r in reports]
+        return found[0]
+
+    def wrapped(event: dict) -> dict:
+        return {"stream": event["e"], "data": event}
+
+    new_limit = one(lambda r: r["x"] == "NEW" and r["o"] == "LIMIT" and r["c"] == "INIT-BTC-1234567890")
+    new_stop = one(lambda r: r["x"] == "NEW" and r["o"] == "STOP_LOSS_LIMIT")
+    new_tp = one(lambda r: r["x"] == "NEW" and r["o"] == "TAKE_PROFIT_LIMIT")
+    part = one(lambda r: r["x"] == "TRADE" and r["X"] == "PARTIALLY_FILLED")
+    filled = one(lambda r: r["x"] == "TRADE" and r["X"] == "FILLED")
+    canceled = one(lambda r: r["x"] == "CANCELED" and r["i"] == partial["orderId"])
+    expired = one(lambda r: r["x"] == "EXPIRED" and r["f"] == "IOC")
+    assert "W" not in new_stop and "W" not in new_tp  # not working until triggered
+
+    wv = ["W", "V"]  # captures older than the W/V fields
+    for fixture, report, extra in (
+        ("ws_spot_execution_report_new_price_match.json", new_limit, wv),
+        ("ws_spot_execution_report_new_stop_limit_price_match.json", new_stop, ["V"]),
+        ("ws_spot_execution_report_new_limit_if_touched_price_match.json", new_tp, ["V"]),
+        ("ws_spot_execution_report_custom_client_id.json", part, wv),
+        ("ws_spot_execution_report_empty_client_id.json", part, wv),
+        ("ws_spot_execution_report_binance_us.json", filled, []),
+        ("ws_spot_execution_report_expired.json", expired, wv),
+        # the l=0 TRADE rows carry the same fields as the report of the order's status
+        ("ws_spot_execution_report_trade_l_zero.json", filled, []),
+        ("ws_spot_execution_report_trade_l_zero_partial.json", part, []),
+        ("ws_spot_execution_report_trade_l_zero_new.json", new_limit, []),
+        ("ws_spot_execution_report_trade_l_zero_canceled.json", canceled, []),
+        ("ws_spot_execution_report_trade_l_zero_expired.json", expired, wv),
+    ):
+        assert_same_shape(wrapped(report), load_fixture(CAPWS + fixture), allow_extra=extra)
+    assert_same_shape(
+        new_stop, load_fixture(EXU + "execution_report_stop_loss.json"), allow_extra=DOC_TRIMMED
+    )
+    assert_same_shape(
+        expired,
+        load_fixture(EXU + "execution_report_expired.json"),
+        allow_extra=DOC_TRIMMED,
+        allow_missing=["eR"],  # expiry reason: the simulator does not send it
     )

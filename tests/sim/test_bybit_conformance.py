@@ -53,6 +53,13 @@ async def test_rest_shapes() -> None:
             fx("http_get_instruments_linear.json"),
             allow_extra={"$.result.category"},
         )
+        assert_same_shape(
+            await _raw(http, "get_instruments_info", category="linear"),
+            fx("http_get_instruments_linear_symbol_type.json"),
+            allow_extra={"$.result.category", "maxMktOrderQty"},  # the variant example trims these
+            # newer instrument fields the simulator does not send yet
+            allow_missing={"symbolId", "symbolType"},
+        )
         for category in ("spot", "linear"):
             assert_same_shape(
                 await _raw(http, "get_orderbook", category=category, symbol=SYMBOL, limit=3),
@@ -108,8 +115,24 @@ async def test_rest_shapes() -> None:
             fx("http_get_orders_history.json"),
             allow_extra={"$.result.category"},
         )
+        for variant in (
+            "http_get_orders_history_with_duplicate.json",
+            "http_get_order_partially_filled_rejected.json",
+        ):
+            assert_same_shape(
+                await _raw(http, "get_order_history", category="linear"),
+                fx(variant),
+                allow_extra={"$.result.category"},
+            )
         assert_same_shape(
             await _raw(http, "get_positions", category="linear", symbol=SYMBOL), fx("http_get_positions.json")
+        )
+        assert_same_shape(
+            await _raw(http, "get_positions", category="linear", symbol=SYMBOL),
+            fx("http_get_positions_with_open_time.json"),
+            # fields http_get_positions.json has and this trimmed variant leaves out
+            allow_extra={"seq", "isReduceOnly", "mmrSysUpdatedTime", "leverageSysUpdatedTime"},
+            allow_missing={"openTime"},  # newer field the simulator does not send yet
         )
         assert_same_shape(
             await _raw(http, "get_executions", category="linear", symbol=SYMBOL),
@@ -119,6 +142,13 @@ async def test_rest_shapes() -> None:
         assert_same_shape(await _raw(http, "get_executions", category="spot"), fx("http_get_executions.json"))
         assert_same_shape(
             await _raw(http, "get_wallet_balance", accountType="UNIFIED"), fx("http_get_wallet_balance.json")
+        )
+        assert_same_shape(
+            await _raw(http, "get_wallet_balance", accountType="UNIFIED"),
+            fx("http_get_wallet_balance_with_spot_borrow.json"),
+            # like the spot_short variant: no IM/MM per coin, and spotHedgingQty
+            ignore_keys={"spotHedgingQty"},
+            allow_extra={"totalOrderIM", "totalPositionIM", "totalPositionMM"},
         )
         assert_same_shape(
             await _raw(http, "get_wallet_balance", accountType="UNIFIED"),
@@ -248,20 +278,44 @@ async def test_private_ws_shapes() -> None:
                 row = msg["data"][0]
                 if row["stopOrderType"] == "TakeProfit":
                     assert_same_shape(msg, fx("ws_account_order_take_profit.json"))
+                    # a position stop-loss order differs from the take-profit only in values
+                    assert_same_shape(msg, fx("ws_account_order_stop_loss.json"))
                 elif row["stopOrderType"] == "Stop":
                     assert_same_shape(msg, fx("ws_account_order_stop_market.json"))
+                    # conditional orders of every trigger kind share one row shape
+                    for variant in (
+                        "ws_account_order_buy_stop_market.json",
+                        "ws_account_order_stop_limit.json",
+                        "ws_account_order_limit_if_touched.json",
+                        "ws_account_order_market_if_touched.json",
+                        "ws_account_order_sell_market_if_touched.json",
+                    ):
+                        assert_same_shape(msg, fx(variant))
                 elif row["orderStatus"] == "Filled":
                     assert_same_shape(msg, fx("ws_account_order_filled.json"))
                 assert_same_shape(msg, fx("ws_account_order.json"))
+                assert_same_shape(msg, fx("ws_account_order_partially_filled_rejected.json"))
                 kinds.add(f"{row['category']}:{row['stopOrderType'] or row['orderStatus']}")
             assert {"linear:TakeProfit", "linear:Stop", "linear:Filled", "spot:Filled"} <= kinds
             for msg in by_topic("execution"):
                 assert_same_shape(msg, fx("ws_account_execution.json"))
             for msg in by_topic("execution.fast"):
                 assert_same_shape(msg, fx("ws_account_execution_fast.json"), allow_extra={"$.id"})
+                assert_same_shape(msg, fx("ws_account_execution_fast_envelope_id.json"))
             for msg in by_topic("position"):
                 assert_same_shape(msg, fx("ws_account_position.json"))
+                assert_same_shape(msg, fx("ws_account_position_short.json"))
+                for row in msg["data"]:  # this example is one bare position row
+                    assert_same_shape(
+                        row,
+                        fx("ws_account_position_with_open_time.json"),
+                        # fields ws_account_position.json has and this trimmed row leaves out
+                        allow_extra={"leverageSysUpdatedTime", "mmrSysUpdatedTime", "seq", "isReduceOnly"},
+                        allow_missing={"openTime"},  # newer field the simulator does not send yet
+                    )
             for msg in by_topic("wallet"):
                 assert_same_shape(msg, fx("ws_account_wallet.json"))
+                assert_same_shape(msg, fx("ws_account_wallet_locked_exceeds_total.json"))
+                assert_same_shape(msg, fx("ws_account_wallet_small_order.json"))
             positions = [r for x in by_topic("position") for r in x["data"]]
             assert Decimal(positions[-1]["size"]) == Decimal("0.02")

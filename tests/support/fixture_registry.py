@@ -1,0 +1,272 @@
+"""Registry of every payload fixture under ``shared/fixtures/exchange-payloads``.
+
+Each file is either COVERED - compared, in the named conformance test module, against a
+message the simulator really emits - or EXEMPT, with a one-line reason why the simulator
+does not emit that message. ``tests/sim/test_fixture_coverage.py`` keeps this honest: a new
+fixture, a vanished fixture, or a COVERED file that the named module never mentions fails.
+"""
+
+from __future__ import annotations
+
+from tests.support.shapes import fixtures_dir
+
+__all__ = ["COVERED", "EXEMPT", "fixtures_dir"]
+
+SPOT = "test_binance_spot_conformance.py"
+FUT = "test_binance_futures_conformance.py"
+BYBIT = "test_bybit_conformance.py"
+
+_BC = "binance/captured/"
+_BR = "binance/captured/rest/"
+_BW = "binance/captured/ws/"
+_SH = "binance/examples/spot/http_json/"
+_SU = "binance/examples/spot/user_data_json/"
+_SBE = "binance/examples/spot/user_data_sbe/mainnet/"
+_FH = "binance/examples/futures/http_json/"
+_FM = "binance/examples/futures/market_data_json/"
+_FU = "binance/examples/futures/user_data_json/"
+_BY = "bybit/examples/"
+
+# relative fixture path -> conformance test module (under tests/sim) that compares it
+COVERED: dict[str, str] = {
+    # ---- Binance spot REST
+    _BR + "http_spot_market_agg_trades.json": SPOT,
+    _BR + "http_spot_market_avg_price.json": SPOT,
+    _BR + "http_spot_market_book_ticker.json": SPOT,
+    _BR + "http_spot_market_depth.json": SPOT,
+    _BR + "http_spot_market_exchange_info.json": SPOT,
+    _BR + "http_spot_market_historical_trades.json": SPOT,
+    _BR + "http_spot_market_klines.json": SPOT,
+    _BR + "http_spot_market_ping.json": SPOT,
+    _BR + "http_spot_market_ticker_price.json": SPOT,
+    _BR + "http_spot_market_time.json": SPOT,
+    _BR + "http_spot_market_trades.json": SPOT,
+    _BR + "http_spot_wallet_account.json": SPOT,
+    _SH + "account_response.json": SPOT,
+    _SH + "account_trades_response.json": SPOT,
+    _SH + "all_orders_response.json": SPOT,
+    _SH + "avg_price_response.json": SPOT,
+    _SH + "book_ticker_response.json": SPOT,
+    _SH + "cancel_open_orders_response.json": SPOT,
+    _SH + "cancel_order_response.json": SPOT,
+    _SH + "depth_response.json": SPOT,
+    _SH + "exchange_info_response.json": SPOT,
+    _SH + "klines_response.json": SPOT,
+    _SH + "new_order_full_response.json": SPOT,
+    _SH + "open_orders_response.json": SPOT,
+    _SH + "order_response.json": SPOT,
+    _SH + "ping_response.json": SPOT,
+    _SH + "server_time_response.json": SPOT,
+    _SH + "ticker_24hr_response.json": SPOT,
+    _SH + "ticker_price_response.json": SPOT,
+    _SH + "trades_response.json": SPOT,
+    # ---- Binance spot streams and user data
+    _BW + "ws_spot_agg_trade.json": SPOT,
+    _BW + "ws_spot_ticker_24hr.json": SPOT,
+    _BW + "ws_spot_ticker_book.json": SPOT,
+    _BW + "ws_spot_trade.json": SPOT,
+    _BW + "ws_spot_execution_report_binance_us.json": SPOT,
+    _BW + "ws_spot_execution_report_canceled.json": SPOT,
+    _BW + "ws_spot_execution_report_custom_client_id.json": SPOT,
+    _BW + "ws_spot_execution_report_empty_client_id.json": SPOT,
+    _BW + "ws_spot_execution_report_expired.json": SPOT,
+    _BW + "ws_spot_execution_report_new.json": SPOT,
+    _BW + "ws_spot_execution_report_new_limit_if_touched_price_match.json": SPOT,
+    _BW + "ws_spot_execution_report_new_price_match.json": SPOT,
+    _BW + "ws_spot_execution_report_new_stop_limit_price_match.json": SPOT,
+    _BW + "ws_spot_execution_report_trade.json": SPOT,
+    _BW + "ws_spot_execution_report_trade_l_zero.json": SPOT,
+    _BW + "ws_spot_execution_report_trade_l_zero_canceled.json": SPOT,
+    _BW + "ws_spot_execution_report_trade_l_zero_expired.json": SPOT,
+    _BW + "ws_spot_execution_report_trade_l_zero_new.json": SPOT,
+    _BW + "ws_spot_execution_report_trade_l_zero_partial.json": SPOT,
+    _SU + "account_position.json": SPOT,
+    _SU + "account_position_wrapped.json": SPOT,
+    _SU + "balance_update.json": SPOT,
+    _SU + "balance_update_wrapped.json": SPOT,
+    _SU + "execution_report_canceled.json": SPOT,
+    _SU + "execution_report_expired.json": SPOT,
+    _SU + "execution_report_new.json": SPOT,
+    _SU + "execution_report_stop_loss.json": SPOT,
+    _SU + "execution_report_trade.json": SPOT,
+    _SU + "execution_report_wrapped.json": SPOT,
+    _SU + "list_status_wrapped.json": SPOT,
+    # ---- Binance USDⓈ-M REST
+    _BR + "http_futures_account_orders.json": FUT,
+    _BR + "http_futures_account_position_side_dual.json": FUT,
+    _BR + "http_futures_account_positions_hedge.json": FUT,
+    _BR + "http_futures_account_positions_one_way.json": FUT,
+    _BR + "http_futures_account_symbol_config.json": FUT,
+    _BR + "http_futures_account_trades.json": FUT,
+    _BR + "http_futures_market_agg_trades.json": FUT,
+    _BR + "http_futures_market_book_ticker.json": FUT,
+    _BR + "http_futures_market_depth.json": FUT,
+    _BR + "http_futures_market_exchange_info.json": FUT,
+    _BR + "http_futures_market_funding_rate.json": FUT,
+    _BR + "http_futures_market_klines.json": FUT,
+    _BR + "http_futures_market_premium_index.json": FUT,
+    _BR + "http_futures_market_ticker_24hr.json": FUT,
+    _BR + "http_futures_market_ticker_price.json": FUT,
+    _BR + "http_futures_market_trades.json": FUT,
+    _BR + "http_futures_wallet_commission_rate_btcusdt.json": FUT,
+    _BR + "http_futures_wallet_commission_rate_btcusdt_quarterly.json": FUT,
+    _BR + "http_futures_wallet_commission_rate_ethusdt.json": FUT,
+    _FH + "account_info_v2.json": FUT,
+    _FH + "balance.json": FUT,
+    _FH + "open_algo_orders.json": FUT,
+    _FH + "order_response.json": FUT,
+    _FH + "position_risk.json": FUT,
+    # ---- Binance USDⓈ-M streams and user data
+    _BW + "ws_futures_algo_update_finished.json": FUT,
+    _BW + "ws_futures_algo_update_finished_canceled.json": FUT,
+    _BW + "ws_futures_algo_update_triggered.json": FUT,
+    _BW + "ws_futures_algo_update_triggering.json": FUT,
+    _BW + "ws_futures_book_ticker.json": FUT,
+    _BW + "ws_futures_depth_diff_update.json": FUT,
+    _BW + "ws_futures_depth_update.json": FUT,
+    _BW + "ws_futures_order_update_new_limit_if_touched_price_match.json": FUT,
+    _BW + "ws_futures_order_update_new_price_match.json": FUT,
+    _BW + "ws_futures_order_update_new_reduce_only_qty.json": FUT,
+    _BW + "ws_futures_order_update_new_stop_limit_price_match.json": FUT,
+    _BW + "ws_futures_order_update_trade_reduce_only_qty.json": FUT,
+    _BW + "ws_futures_ticker_24hr.json": FUT,
+    _BW + "ws_futures_trade_lite.json": FUT,
+    _FM + "agg_trade_stream.json": FUT,
+    _FM + "book_ticker_stream.json": FUT,
+    _FM + "depth_update_stream.json": FUT,
+    _FM + "kline_stream_closed.json": FUT,
+    _FM + "kline_stream_open.json": FUT,
+    _FM + "mark_price_stream.json": FUT,
+    _FM + "ticker_stream.json": FUT,
+    _FM + "trade_stream.json": FUT,
+    _FU + "account_update.json": FUT,
+    _FU + "account_update_bnfcr.json": FUT,
+    _FU + "algo_update_canceled.json": FUT,
+    _FU + "algo_update_new.json": FUT,
+    _FU + "order_update_new.json": FUT,
+    _FU + "order_update_trade.json": FUT,
+    _FU + "order_update_trade_partial.json": FUT,
+    _FU + "trade_lite.json": FUT,
+    # ---- Bybit v5 REST
+    _BY + "http_get_account_info.json": BYBIT,
+    _BY + "http_get_executions.json": BYBIT,
+    _BY + "http_get_fee_rate.json": BYBIT,
+    _BY + "http_get_instruments_linear.json": BYBIT,
+    _BY + "http_get_instruments_linear_symbol_type.json": BYBIT,
+    _BY + "http_get_instruments_spot.json": BYBIT,
+    _BY + "http_get_klines_linear.json": BYBIT,
+    _BY + "http_get_order_partially_filled_rejected.json": BYBIT,
+    _BY + "http_get_orderbook.json": BYBIT,
+    _BY + "http_get_orders_history.json": BYBIT,
+    _BY + "http_get_orders_history_with_duplicate.json": BYBIT,
+    _BY + "http_get_orders_realtime.json": BYBIT,
+    _BY + "http_get_orders_realtime_tp_sl.json": BYBIT,
+    _BY + "http_get_positions.json": BYBIT,
+    _BY + "http_get_positions_with_open_time.json": BYBIT,
+    _BY + "http_get_trades_recent.json": BYBIT,
+    _BY + "http_get_wallet_balance.json": BYBIT,
+    _BY + "http_get_wallet_balance_spot_short.json": BYBIT,
+    _BY + "http_get_wallet_balance_with_spot_borrow.json": BYBIT,
+    # ---- Bybit v5 WS
+    _BY + "ws_account_execution.json": BYBIT,
+    _BY + "ws_account_execution_fast.json": BYBIT,
+    _BY + "ws_account_execution_fast_envelope_id.json": BYBIT,
+    _BY + "ws_account_order.json": BYBIT,
+    _BY + "ws_account_order_buy_stop_market.json": BYBIT,
+    _BY + "ws_account_order_filled.json": BYBIT,
+    _BY + "ws_account_order_limit_if_touched.json": BYBIT,
+    _BY + "ws_account_order_market_if_touched.json": BYBIT,
+    _BY + "ws_account_order_partially_filled_rejected.json": BYBIT,
+    _BY + "ws_account_order_sell_market_if_touched.json": BYBIT,
+    _BY + "ws_account_order_stop_limit.json": BYBIT,
+    _BY + "ws_account_order_stop_loss.json": BYBIT,
+    _BY + "ws_account_order_stop_market.json": BYBIT,
+    _BY + "ws_account_order_take_profit.json": BYBIT,
+    _BY + "ws_account_position.json": BYBIT,
+    _BY + "ws_account_position_short.json": BYBIT,
+    _BY + "ws_account_position_with_open_time.json": BYBIT,
+    _BY + "ws_account_wallet.json": BYBIT,
+    _BY + "ws_account_wallet_locked_exceeds_total.json": BYBIT,
+    _BY + "ws_account_wallet_small_order.json": BYBIT,
+    _BY + "ws_auth_failure.json": BYBIT,
+    _BY + "ws_auth_success.json": BYBIT,
+    _BY + "ws_kline.json": BYBIT,
+    _BY + "ws_orderbook_delta.json": BYBIT,
+    _BY + "ws_orderbook_snapshot.json": BYBIT,
+    _BY + "ws_public_trade.json": BYBIT,
+    _BY + "ws_subscription_ack.json": BYBIT,
+    _BY + "ws_subscription_failure.json": BYBIT,
+    _BY + "ws_ticker_linear.json": BYBIT,
+}
+
+_SBE_WHY = "SBE-encoded user stream metadata; the simulator speaks JSON only"
+_RAW_BOOK = "raw order-book capture, not a message; reserved for the trading-core book tests"
+_SUB = "sub-account / API-key management; not simulated"
+
+# relative fixture path -> why the simulator never emits that message
+EXEMPT: dict[str, str] = {
+    # raw captures (btcusdt-depth-snap.csv is also read by tests/unit/test_shapes.py as text)
+    _BC + "btcusdt-depth-snap.csv": _RAW_BOOK,
+    _BC + "btcusdt-depth-update.csv": _RAW_BOOK,
+    "bybit/captured/xrpusdt-ob500.data.zip": _RAW_BOOK,
+    # ---- Binance spot
+    _BR + "http_wallet_trading_fee.json": "SAPI wallet endpoint (/sapi/v1/asset/tradeFee) not simulated",
+    _BR + "http_wallet_trading_fees.json": "SAPI wallet endpoint (/sapi/v1/asset/tradeFee) not simulated",
+    _BW
+    + "ws_spot_execution_report_calculated.json": "CALCULATED = margin liquidation fill; sim spot has no margin",
+    _BW + "ws_spot_execution_report_pending_cancel.json": "sim cancels synchronously, never PENDING_CANCEL",
+    _BW + "ws_spot_execution_report_rejected.json": "sim rejects over REST/WS-API error, no REJECTED report",
+    _BW + "ws_spot_execution_report_trade_prevention.json": "self-trade prevention not simulated (V is NONE)",
+    _SBE + "execution_report_event_1.metadata.json": _SBE_WHY,
+    _SBE + "execution_report_event_2.metadata.json": _SBE_WHY,
+    _SBE + "manifest.json": _SBE_WHY,
+    _SBE + "outbound_account_position_event_1.metadata.json": _SBE_WHY,
+    _SBE + "outbound_account_position_event_2.metadata.json": _SBE_WHY,
+    _SBE + "web_socket_response_1.metadata.json": _SBE_WHY,
+    _SBE + "web_socket_response_2.metadata.json": _SBE_WHY,
+    # ---- Binance USDⓈ-M
+    _BR + "http_futures_market_asset_index.json": "multi-assets asset index endpoint not simulated",
+    _BR + "http_futures_market_blvt_nav_kline.json": "BLVT NAV klines not simulated",
+    _BR + "http_futures_market_continuous_klines.json": "continuous-contract klines endpoint not simulated",
+    _BR + "http_futures_market_global_long_short_account_ratio.json": "long/short ratio data not simulated",
+    _BR + "http_futures_market_historical_trades.json": "futures /fapi/v1/historicalTrades not simulated",
+    _BR + "http_futures_market_index_info.json": "composite index info not simulated",
+    _BR + "http_futures_market_index_price_klines.json": "index price klines endpoint not simulated",
+    _BR + "http_futures_market_mark_price_klines.json": "mark price klines endpoint not simulated",
+    _BR + "http_futures_market_open_interest.json": "open interest not simulated",
+    _BR + "http_futures_market_open_interest_historical.json": "open interest statistics not simulated",
+    _BR + "http_futures_market_taker_long_short_ratio.json": "long/short ratio data not simulated",
+    _BR + "http_futures_market_top_long_short_account_ratio.json": "long/short ratio data not simulated",
+    _BR + "http_futures_market_top_long_short_position_ratio.json": "long/short ratio data not simulated",
+    _BW + "ws_futures_order_update_adl.json": "auto-deleveraging not simulated",
+    _BW + "ws_futures_order_update_adl_filled.json": "auto-deleveraging not simulated",
+    _BW + "ws_futures_order_update_liquidation.json": "liquidation orders not simulated",
+    _BW + "ws_futures_order_update_liquidation_zero_qty.json": "liquidation orders not simulated",
+    _BW + "ws_futures_order_update_settlement.json": "delivery settlement not simulated (perpetuals only)",
+    _FM + "liquidation_stream.json": "forceOrder (liquidation) stream not simulated",
+    _FU + "order_update_adl.json": "auto-deleveraging not simulated",
+    _FU + "order_update_calculated.json": "liquidation (CALCULATED) not simulated",
+    _FU + "order_update_calculated_pending.json": "liquidation (CALCULATED) not simulated",
+    _FU + "order_update_delivery.json": "delivery contracts not simulated (perpetuals only)",
+    _FU + "order_update_insurance.json": "insurance-fund liquidation not simulated",
+    _FU + "order_update_settlement.json": "delivery settlement not simulated (perpetuals only)",
+    # ---- Bybit v5
+    _BY + "http_get_funding_history.json": "/v5/market/funding/history not simulated",
+    _BY + "http_get_instruments_inverse.json": "inverse instruments not simulated (spot + linear only)",
+    _BY
+    + "http_get_instruments_inverse_symbol_type.json": "inverse instruments not simulated (spot + linear only)",
+    _BY + "http_get_instruments_option.json": "option instruments not simulated (spot + linear only)",
+    _BY
+    + "http_get_instruments_option_symbol_id.json": "option instruments not simulated (spot + linear only)",
+    _BY + "http_get_instruments_spot_xstocks.json": "xStocks spot instruments not simulated",
+    _BY + "http_get_user_escrow_sub_members.json": _SUB,
+    _BY + "http_get_user_query_api.json": _SUB,
+    _BY + "http_get_user_sub_apikeys.json": _SUB,
+    _BY + "http_get_user_sub_members.json": _SUB,
+    _BY + "http_get_user_sub_members_paged.json": _SUB,
+    _BY + "http_post_user_update_master_api.json": _SUB,
+    _BY + "http_post_user_update_sub_api.json": _SUB,
+    _BY + "ws_account_execution_adl.json": "auto-deleveraging not simulated",
+    _BY + "ws_order_response.json": "WS trade API (/v5/trade) not simulated; orders go over REST",
+    _BY + "ws_ticker_option.json": "option tickers not simulated (spot + linear only)",
+}
