@@ -557,6 +557,7 @@ def _position_common(inst: SimInstrument, p: PositionSnapshot, extra: PositionEx
         "mmrSysUpdatedTime": "",
         "seq": seq,
         "isReduceOnly": False,
+        "openTime": extra.created_ms if not flat else 0,  # when the current position was opened
     }
 
 
@@ -593,6 +594,7 @@ _POSITION_REST_KEYS = (
     "leverageSysUpdatedTime",
     "createdTime",
     "updatedTime",
+    "openTime",
 )
 
 
@@ -633,6 +635,7 @@ _POSITION_WS_KEYS = (
     "mmrSysUpdatedTime",
     "seq",
     "isReduceOnly",
+    "openTime",
 )
 
 

@@ -83,6 +83,8 @@ async def _check_consistent(http, m: SimMarket) -> PositionModel:
     assert pos["side"] == ("Buy" if model.qty > 0 else "Sell" if model.qty < 0 else "")
     assert abs(Decimal(pos["avgPrice"]) - model.entry) <= inst.tick / 2
     assert Decimal(pos["cumRealisedPnl"]) == model.realised - model.fees
+    # openTime: when the current position was opened; 0 while flat
+    assert (pos["openTime"] > 0) == bool(model.qty) and pos["openTime"] <= m.now_ms()
     if model.qty:
         mark = m.mark_price(SYMBOL)
         assert Decimal(pos["markPrice"]) == mark
