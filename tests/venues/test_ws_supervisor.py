@@ -303,6 +303,9 @@ async def test_watchdog_follows_the_injected_clock(sim: RunningSim, started) -> 
     mark = len(rec.statuses)
     await asyncio.sleep(0.5)  # several watchdog ticks: the fake clock has not moved
     assert rec.states("clock", mark) == [] and stream.connects == 1
+    # hold the data back briefly, or a frame landing before the next watchdog tick would
+    # refresh the (fake) last-message time and hide the jump
+    sim.exchange.faults.inject_stream(StreamFault.STALL, Venue.BINANCE_SPOT, duration_s=1.0)
     now[0] += 61.0
     await wait_for(lambda: FeedState.STALE in rec.states("clock", mark), what="STALE", timeout=3)
     await wait_for(lambda: stream.connects == 2 and stream.status.state is FeedState.LIVE)
