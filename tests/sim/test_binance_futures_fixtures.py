@@ -7,68 +7,25 @@ python-binance AsyncClient / BinanceSocketManager over real sockets.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 import aiohttp
-import pytest
 
 from terminal.model.enums import Side, Venue
 from terminal.sim.server import RunningSim
-from tests.sim.test_binance_spot_fixtures import start_spot_sim
-from tests.support.binance_clients import make_async_client, make_socket_manager
+
+# The simulator and client fixtures are the spot ones (one app serves every venue).
+from tests.sim.test_binance_spot_fixtures import _client_for as _spot_client_for
+from tests.sim.test_binance_spot_fixtures import client, live_client, live_sim, sim
+from tests.support.binance_clients import make_socket_manager
 
 VENUE = Venue.BINANCE_USDM
 SYMBOL = "BTCUSDT"
 
 
-async def start_futures_sim(generator: bool = False, **kwargs: Any) -> RunningSim:
-    # the spot fixtures module already builds the app from the protocol modules that work
-    return await start_spot_sim(generator=generator, **kwargs)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSim]:
-    """Static books (no generator): deterministic."""
-    running = await start_futures_sim(generator=False)
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def live_sim() -> AsyncIterator[RunningSim]:
-    """The market generator runs."""
-    running = await start_futures_sim(generator=True)
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
 async def client_for(running: RunningSim):
-    creds = running.exchange.default_credentials
-    return await make_async_client(running.url, creds.api_key, creds.api_secret)
-
-
-@pytest.fixture
-async def client(sim: RunningSim):
-    c = await client_for(sim)
-    try:
-        yield c
-    finally:
-        await c.close_connection()
-
-
-@pytest.fixture
-async def live_client(live_sim: RunningSim):
-    c = await client_for(live_sim)
-    try:
-        yield c
-    finally:
-        await c.close_connection()
+    return await _spot_client_for(running)
 
 
 def socket_manager(client, running: RunningSim, **kwargs):
@@ -178,7 +135,6 @@ __all__ = [
     "silent_for",
     "sim",
     "socket_manager",
-    "start_futures_sim",
     "take",
     "user_socket",
 ]
