@@ -337,13 +337,13 @@ class SimMarket:
             raise SimReject(RejectReason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity")
 
     @staticmethod
-    def _closes_hedge_leg(req: OrderRequest) -> bool:
+    def _closes_hedge_leg(req: OrderRequest | SimOrder) -> bool:
         return (req.position_side is PositionSide.LONG and req.side is Side.SELL) or (
             req.position_side is PositionSide.SHORT and req.side is Side.BUY
         )
 
-    def _reducible(self, acct: SimAccount, req: OrderRequest) -> Decimal:
-        """Quantity of an existing position this order could close."""
+    def _reducible(self, acct: SimAccount, req: OrderRequest | SimOrder) -> Decimal:
+        """Quantity of an existing position this request or order could close."""
         pos = acct.positions.get((req.symbol, req.position_side))
         if pos is None or pos.qty == 0:
             return ZERO
@@ -442,8 +442,7 @@ class SimMarket:
     def _check_margin(self, acct: SimAccount, inst: SimInstrument, order: SimOrder) -> None:
         if order.reduce_only or order.close_position or order.type.is_conditional:
             return
-        req = OrderRequest(order.symbol, order.side, order.type, position_side=order.position_side)
-        opening = order.qty - min(order.qty, self._reducible(acct, req))
+        opening = order.qty - min(order.qty, self._reducible(acct, order))
         if opening <= 0:
             return
         price = self._lock_price(inst, order)
@@ -452,7 +451,7 @@ class SimMarket:
             lots = inst.lots(order.qty)
             got, cost = book.cost_ticks_lots(order.side is Side.BUY, lots)
             if got:
-                price = inst.price(0) + cost * inst.tick / got
+                price = cost * inst.tick / got  # average fill price
         needed = opening * price / acct.leverage_of(inst.symbol)
         available = self.available_balance(acct, inst.quote)
         if needed > available:
@@ -468,14 +467,10 @@ class SimMarket:
         market_like = order.type in (OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
         limit = None if market_like else inst.ticks(order.price)
         if order.close_position and order.qty == 0:
-            req = OrderRequest(order.symbol, order.side, order.type, position_side=order.position_side)
-            order.qty = self._reducible(acct, req)
+            order.qty = self._reducible(acct, order)
         want = inst.lots(order.remaining) if order.qty else 0
-        if not self.is_spot and (
-            order.reduce_only or order.close_position or self._closes_hedge_leg_order(order)
-        ):
-            req = OrderRequest(order.symbol, order.side, order.type, position_side=order.position_side)
-            want = min(want, inst.lots_down(self._reducible(acct, req)))
+        if not self.is_spot and (order.reduce_only or order.close_position or self._closes_hedge_leg(order)):
+            want = min(want, inst.lots_down(self._reducible(acct, order)))
         if order.tif is TimeInForce.FOK and book.fillable_lots(is_bid, limit, want) < want:
             self._finish(order, OrderStatus.EXPIRED, ExecType.EXPIRED)
             return
@@ -501,12 +496,6 @@ class SimMarket:
                 self._finish(order, OrderStatus.EXPIRED, ExecType.EXPIRED)
         elif order.qty == 0:
             self._finish(order, OrderStatus.EXPIRED, ExecType.EXPIRED)
-
-    @staticmethod
-    def _closes_hedge_leg_order(order: SimOrder) -> bool:
-        return (order.position_side is PositionSide.LONG and order.side is Side.SELL) or (
-            order.position_side is PositionSide.SHORT and order.side is Side.BUY
-        )
 
     def _settle(self, fill: MakerFill, taker: SimOrder | None, inst: SimInstrument) -> None:
         """Record one maker/taker match: trade event, candles, both sides' accounts."""
@@ -715,11 +704,10 @@ class SimMarket:
             self._oco_leg_executed(order)
         if order.status.is_terminal:
             return
-        if not self.is_spot and (order.reduce_only or order.close_position):
-            req = OrderRequest(order.symbol, order.side, order.type, position_side=order.position_side)
-            if self._reducible(acct, req) <= 0:
-                self._finish(order, OrderStatus.EXPIRED, ExecType.EXPIRED)
-                return
+        closing = not self.is_spot and (order.reduce_only or order.close_position)
+        if closing and self._reducible(acct, order) <= 0:
+            self._finish(order, OrderStatus.EXPIRED, ExecType.EXPIRED)
+            return
         self._work(order, acct, inst)
 
     # ---- OCO ------------------------------------------------------------------
