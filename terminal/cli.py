@@ -1,4 +1,7 @@
-"""The single entry point: ``terminal [--mode ...]``, ``terminal sim ...``."""
+"""The single entry point: ``terminal sim ...``, ``terminal --headless --mode ...``.
+
+Plain ``terminal`` runs the demo simulator until the desktop UI exists.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from terminal.model.enums import Venue
 from terminal.sim.instruments import DEFAULT_SYMBOLS, known_symbols
 
 
@@ -21,9 +26,72 @@ def _symbols(text: str) -> tuple[str, ...]:
     return symbols
 
 
+def _plain_symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip().upper() for s in text.split(",") if s.strip())
+    if not symbols:
+        raise argparse.ArgumentTypeError("no symbol given")
+    return symbols
+
+
+def _venues(text: str) -> tuple[Venue, ...]:
+    try:
+        return tuple(Venue(v.strip().lower()) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown venue in {text!r}; known: {', '.join(v.value for v in Venue)}"
+        )
+
+
+def _run_headless(args: argparse.Namespace) -> int:
+    from terminal.app import MARKETS, AppConfig, Mode, run_headless
+    from terminal.venues.base import Network
+
+    mode = Mode(args.mode)
+    if mode is Mode.DEMO or (mode is Mode.PAPER and args.paper_data == "sim"):
+        unknown = [s for s in args.symbols if s not in known_symbols()]
+        if unknown:
+            print(
+                f"error: the demo exchange does not list {', '.join(unknown)}; known: {', '.join(known_symbols())}",
+                file=sys.stderr,
+            )
+            return 2
+    config = AppConfig(
+        mode=mode,
+        venues=args.venue or MARKETS,
+        symbols=args.symbols,
+        data_dir=args.data_dir,
+        paper_data=Network.CUSTOM if args.paper_data == "sim" else Network.LIVE,
+    )
+    try:
+        return asyncio.run(run_headless(config, duration_s=args.duration))
+    except KeyboardInterrupt:
+        return 130
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="terminal", description="Crypto trading terminal")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--headless", action="store_true", help="run the trading core without a UI (logs feeds and books)"
+    )
+    parser.add_argument("--mode", default="demo", choices=["demo", "paper", "testnet", "live"])
+    parser.add_argument(
+        "--venue",
+        type=_venues,
+        default=None,
+        help="comma-separated markets (default all): binance_spot,binance_usdm,bybit_spot,bybit_linear",
+    )
+    parser.add_argument(
+        "--symbols", type=_plain_symbols, default=("BTCUSDT", "ETHUSDT"), help="e.g. BTCUSDT,ETHUSDT"
+    )
+    parser.add_argument("--data-dir", type=Path, default=None, help="journal and state (default: per mode)")
+    parser.add_argument(
+        "--paper-data",
+        default="live",
+        choices=["live", "sim"],
+        help="paper mode: public data from the live venues or from an in-process simulator",
+    )
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     sub = parser.add_subparsers(dest="command")
 
     sim = sub.add_parser("sim", help="run the local exchange simulator (Binance Spot/USDⓈ-M, Bybit v5)")
@@ -78,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "sim":
         return _run_sim(args)
+    if args.headless:
+        return _run_headless(args)
+    if args.mode != "demo":
+        print("error: the desktop UI is not built yet; add --headless to run this mode", file=sys.stderr)
+        return 2
     # The desktop UI arrives with its own issue; until then demo mode is the simulator.
     print("The desktop UI is not built yet; starting the demo exchange simulator instead.", flush=True)
     return _run_sim(_build_parser().parse_args(["sim", "--port", "0"]))

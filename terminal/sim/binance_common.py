@@ -42,7 +42,7 @@ from aiohttp import WSMsgType, web
 from terminal.model.enums import Side, Venue
 from terminal.sim.events import SimEvent, TradeEvent
 from terminal.sim.exchange import Credentials, SimExchange
-from terminal.sim.faults import HttpFault, HttpFaultSpec, StreamFault
+from terminal.sim.faults import AFTER_PROCESSING, HttpFault, HttpFaultSpec, StreamFault, lose_response
 from terminal.sim.instruments import SimInstrument
 from terminal.sim.klines import DAY_MS, MINUTE_MS, MONTH, WEEK_MS, Kline, bucket_start
 from terminal.sim.orders import RejectReason, SimReject
@@ -570,7 +570,27 @@ class BinanceHttp:
             params, payload = await read_params(request)
             w = weight(params) if callable(weight) else weight
             headers = self.limiter.charge(request.remote or "?", w)
-            fault = self.exchange.faults.take_http(self.venue, signed=security is Security.SIGNED)
+            fault = self.exchange.faults.take_http(
+                self.venue, signed=security is Security.SIGNED, method=request.method, path=request.path
+            )
+        except BinanceApiError as err:
+            return err.to_response(headers)
+        response = await self._process(request, params, payload, handler, security, fault, headers)
+        if fault is not None and fault.kind in AFTER_PROCESSING:
+            await lose_response(request, fault)
+        return response
+
+    async def _process(
+        self,
+        request: web.Request,
+        params: dict[str, str],
+        payload: str,
+        handler: Handler,
+        security: Security,
+        fault: HttpFaultSpec | None,
+        headers: dict[str, str],
+    ) -> web.StreamResponse:
+        try:
             ts_fault = False
             if fault is not None:
                 response = await self._apply_fault(fault, headers)

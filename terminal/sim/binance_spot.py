@@ -1328,8 +1328,9 @@ class SpotServer:
         )
         if not pending:
             return False
-        spec = faults.take_http(VENUE, signed=True)
-        return spec is not None and spec.kind is HttpFault.TIMESTAMP
+        # Only a TIMESTAMP fault applies here; others wait for the HTTP request they target.
+        spec = faults.take_http(VENUE, signed=True, kinds=frozenset({HttpFault.TIMESTAMP}))
+        return spec is not None
 
     def _drop_sub(self, sub: _UserSub) -> None:
         subs = self.user_subs.get(sub.account_id)

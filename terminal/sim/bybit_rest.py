@@ -27,7 +27,7 @@ from terminal.sim import bybit_format as fmt
 from terminal.sim.bybit import BybitState, Category, deriv_info
 from terminal.sim.bybit_format import LINEAR, SPOT, BybitError, OrderMeta, param_error
 from terminal.sim.exchange import Credentials
-from terminal.sim.faults import HttpFault
+from terminal.sim.faults import AFTER_PROCESSING, HttpFault, HttpFaultSpec, lose_response
 from terminal.sim.instruments import NotAMultipleError, SimInstrument
 from terminal.sim.orders import OrderRequest, RejectReason, SimOrder, SimReject, TriggerDirection
 
@@ -798,15 +798,21 @@ def _fault_venue(params: dict[str, Any]) -> tuple[Venue, ...]:
     return (Venue.BYBIT_LINEAR, Venue.BYBIT_SPOT)
 
 
+_LOST_KEY = web.RequestKey("sim_lost_response", HttpFaultSpec)
+
+
 async def _apply_fault(
     request: web.Request, state: BybitState, route: Route, params: dict
 ) -> web.Response | None:
     spec = None
     for venue in _fault_venue(params):
-        spec = state.exchange.faults.take_http(venue, route.signed)
+        spec = state.exchange.faults.take_http(venue, route.signed, method=request.method, path=request.path)
         if spec is not None:
             break
     if spec is None:
+        return None
+    if spec.kind in AFTER_PROCESSING:
+        request[_LOST_KEY] = spec  # applied by the handler once the request was processed
         return None
     if spec.kind is HttpFault.DELAY:
         await asyncio.sleep(spec.delay_s)
@@ -828,6 +834,13 @@ async def _apply_fault(
 
 def _make_handler(state: BybitState):
     async def handle(request: web.Request) -> web.Response:
+        response = await process(request)
+        lost = request.get(_LOST_KEY)
+        if lost is not None:
+            await lose_response(request, lost)
+        return response
+
+    async def process(request: web.Request) -> web.Response:
         route = ROUTES[request.path]
         if request.method != route.method:
             return web.Response(status=405, text="Method Not Allowed")

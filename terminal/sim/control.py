@@ -13,7 +13,7 @@ from aiohttp import web
 
 from terminal.model.enums import Venue
 from terminal.sim.exchange import SimExchange
-from terminal.sim.faults import HttpFault, StreamFault
+from terminal.sim.faults import ORDER_PLACEMENT_PATHS, HttpFault, StreamFault
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -22,6 +22,17 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 def _bad(msg: str) -> web.Response:
     return _json({"error": msg}, status=400)
+
+
+def _paths(value: object) -> frozenset[str] | None:
+    """``paths``: a list of "METHOD /path" or "/path", or "orders" for every order-placement route."""
+    if value is None:
+        return None
+    if value == "orders":
+        return ORDER_PLACEMENT_PATHS
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValueError(f"paths must be a list of strings or 'orders', got {value!r}")
+    return frozenset(value)
 
 
 def restart(exchange: SimExchange) -> None:
@@ -63,14 +74,20 @@ def setup(app: web.Application, exchange: SimExchange) -> None:
         if kind == "restart":
             restart(exchange)
         elif kind in HttpFault._value2member_map_:
-            exchange.faults.inject_http(
-                HttpFault(kind),
-                venue,
-                count,
-                status=int(body.get("status", 503)),
-                retry_after_s=int(body.get("retry_after_s", 2)),
-                delay_s=float(body.get("delay_s", 0.0)),
-            )
+            try:
+                exchange.faults.inject_http(
+                    HttpFault(kind),
+                    venue,
+                    count,
+                    status=int(body.get("status", 503)),
+                    retry_after_s=int(body.get("retry_after_s", 2)),
+                    delay_s=float(body.get("delay_s", 0.0)),
+                    probability=float(body.get("probability", 1.0)),
+                    paths=_paths(body.get("paths")),
+                    seed=int(body.get("seed", 0)),
+                )
+            except (ValueError, TypeError) as exc:
+                return _bad(str(exc))
         elif kind in StreamFault._value2member_map_:
             exchange.faults.inject_stream(
                 StreamFault(kind),

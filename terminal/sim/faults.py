@@ -8,9 +8,13 @@ Retry-After, ...), never as a flag in a payload.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from terminal.model.enums import Venue
 
@@ -21,6 +25,17 @@ class HttpFault(StrEnum):
     SERVER_ERROR = "server_error"  # HTTP 5xx (status configurable, default 503)
     TIMESTAMP = "timestamp"  # signed requests only: Binance -1021 / Bybit 10002
     DELAY = "delay"  # answer correctly, but after delay_s
+    # The venue executes the request, then the answer is lost: what a client sees as a
+    # timeout or a dropped connection although its order exists.
+    DROP_RESPONSE = "drop_response"  # process, then abort the TCP connection without answering
+    TIMEOUT_RESPONSE = "timeout_response"  # process, then hold the answer for delay_s
+
+
+# Faults applied after the request was processed (the others replace processing).
+AFTER_PROCESSING = frozenset({HttpFault.DROP_RESPONSE, HttpFault.TIMEOUT_RESPONSE})
+
+# Order-placement routes, for ``inject_http(paths=ORDER_PLACEMENT_PATHS)``.
+ORDER_PLACEMENT_PATHS = frozenset({"POST /api/v3/order", "POST /fapi/v1/order", "POST /v5/order/create"})
 
 
 class StreamFault(StrEnum):
@@ -41,6 +56,18 @@ class HttpFaultSpec:
     status: int = 0  # SERVER_ERROR status
     retry_after_s: int = 2
     delay_s: float = 0.0
+    probability: float = 1.0  # chance that a matching request is struck (seeded: ``rng``)
+    # "METHOD /path" or "/path" (any method); None matches every request. Requests that do
+    # not say which route they are (WebSocket API) never match a path-restricted fault.
+    paths: frozenset[str] | None = None
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def matches(self, method: str | None, path: str | None) -> bool:
+        if self.paths is None:
+            return True
+        if path is None:
+            return False
+        return path in self.paths or f"{(method or '').upper()} {path}" in self.paths
 
 
 @dataclass(slots=True)
@@ -72,8 +99,29 @@ class FaultController:
         status: int = 503,
         retry_after_s: int = 2,
         delay_s: float = 0.0,
+        *,
+        probability: float = 1.0,
+        paths: Iterable[str] | None = None,
+        seed: int = 0,
     ) -> None:
-        self._http.append(HttpFaultSpec(kind, venue, count, status, retry_after_s, delay_s))
+        """Arm ``count`` strikes of ``kind``. With ``probability`` < 1 each matching request
+        is struck with that chance (seeded, reproducible) until ``count`` strikes happened;
+        ``paths`` restricts the fault to routes such as ``ORDER_PLACEMENT_PATHS``."""
+        if not 0.0 < probability <= 1.0:
+            raise ValueError(f"probability must be in (0, 1], got {probability}")
+        self._http.append(
+            HttpFaultSpec(
+                kind,
+                venue,
+                count,
+                status,
+                retry_after_s,
+                delay_s,
+                probability=probability,
+                paths=None if paths is None else frozenset(paths),
+                rng=random.Random(seed),
+            )
+        )
 
     def inject_stream(
         self,
@@ -106,7 +154,13 @@ class FaultController:
 
     # ---- consuming ----
     def take_http(
-        self, venue: Venue, signed: bool, kinds: frozenset[HttpFault] | None = None
+        self,
+        venue: Venue,
+        signed: bool,
+        kinds: frozenset[HttpFault] | None = None,
+        *,
+        method: str | None = None,
+        path: str | None = None,
     ) -> HttpFaultSpec | None:
         """Consume one armed fault for this request (only of ``kinds`` if given)."""
         for spec in self._http:
@@ -114,6 +168,10 @@ class FaultController:
                 continue
             if spec.kind is HttpFault.TIMESTAMP and not signed:
                 continue
+            if not spec.matches(method, path):
+                continue
+            if spec.probability < 1.0 and spec.rng.random() >= spec.probability:
+                continue  # this request is spared; the fault stays armed
             spec.remaining -= 1
             if spec.remaining <= 0:
                 self._http.remove(spec)
@@ -152,3 +210,15 @@ class FaultController:
 
     def _count(self, kind: StrEnum) -> None:
         self.injected[str(kind)] = self.injected.get(str(kind), 0) + 1
+
+
+async def lose_response(request: Any, spec: HttpFaultSpec) -> None:
+    """Apply a lost-answer fault to an already processed aiohttp ``request``.
+
+    DROP_RESPONSE aborts the connection (the client sees it closed without a response);
+    TIMEOUT_RESPONSE holds the answer ``delay_s`` so a client with a shorter timeout gives up.
+    """
+    if spec.kind is HttpFault.TIMEOUT_RESPONSE:
+        await asyncio.sleep(spec.delay_s)
+    elif spec.kind is HttpFault.DROP_RESPONSE and request.transport is not None:
+        request.transport.abort()

@@ -1,0 +1,352 @@
+"""Composition root: build and run the headless trading core for one mode.
+
+demo    the simulator in-process (127.0.0.1, free port) with its generated credentials;
+        the four markets' real adapters point at it (``Network.CUSTOM``).
+paper   real public market data (no keys), orders matched locally by ``PaperBroker``;
+        ``paper_data=CUSTOM`` takes the data from an in-process simulator instead (offline).
+testnet / live   the venues' networks with API keys; the key store is not built yet, so these
+        refuse to start without credentials passed in ``AppConfig.credentials``.
+
+Order of start: event bus -> engine -> adapters (start: clock + instruments) -> journal ->
+order manager -> user streams -> market streams -> candle history. ``stop()``
+undoes it in reverse and is idempotent; a failure during start stops what was started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from terminal.bus import EventBus
+from terminal.engine import Engine
+from terminal.model import Venue
+from terminal.venues.base import ApiCredentials, Network, VenueAdapter, VenueConfig
+from terminal.venues.errors import VenueError
+from terminal.venues.events import EventSink, FeedEvent
+
+__all__ = [
+    "MARKETS",
+    "App",
+    "AppConfig",
+    "AppError",
+    "HeadlessReporter",
+    "Mode",
+    "default_data_dir",
+    "run_headless",
+]
+
+log = logging.getLogger(__name__)
+
+MARKETS: tuple[Venue, ...] = (Venue.BINANCE_SPOT, Venue.BINANCE_USDM, Venue.BYBIT_SPOT, Venue.BYBIT_LINEAR)
+
+# Imported lazily: the adapters pull in their wire code only when a mode needs them.
+_ADAPTERS: dict[Venue, tuple[str, str]] = {
+    Venue.BINANCE_SPOT: ("terminal.venues.binance.spot", "BinanceSpotAdapter"),
+    Venue.BINANCE_USDM: ("terminal.venues.binance.futures", "BinanceFuturesAdapter"),
+    Venue.BYBIT_SPOT: ("terminal.venues.bybit.adapter", "BybitAdapter"),
+    Venue.BYBIT_LINEAR: ("terminal.venues.bybit.adapter", "BybitAdapter"),
+}
+
+_PAPER_BALANCES: dict[str, str] = {"USDT": "100000", "BTC": "1", "ETH": "10"}
+
+
+class Mode(StrEnum):
+    DEMO = "demo"
+    PAPER = "paper"
+    TESTNET = "testnet"
+    LIVE = "live"
+
+
+class AppError(RuntimeError):
+    """The app cannot start as configured (the message says why and what to do)."""
+
+
+def default_data_dir(mode: Mode) -> Path:
+    """Per-mode directory: a demo journal must never mix with a live one."""
+    from platformdirs import user_data_path
+
+    return user_data_path("crypto-terminal") / mode.value
+
+
+@dataclass(slots=True)
+class AppConfig:
+    mode: Mode = Mode.DEMO
+    venues: tuple[Venue, ...] = MARKETS
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
+    data_dir: Path | None = None  # None: default_data_dir(mode)
+    candle_intervals: tuple[str, ...] = ("1m",)
+    candle_history: int = 500
+    credentials: Mapping[Venue, ApiCredentials] = field(default_factory=dict)
+    paper_data: Network = Network.LIVE
+    sim_history_days: int = 1  # demo: 1m history the simulator generates
+    sim_seed: int = 1
+
+
+def adapter_class(venue: Venue) -> type[VenueAdapter]:
+    module_name, cls_name = _ADAPTERS[venue]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise AppError(f"the {venue} adapter ({module_name}) is not available yet") from exc
+        raise
+    return getattr(module, cls_name)
+
+
+class App:
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.bus = EventBus()
+        self.engine = Engine(self.bus)
+        self.adapters: dict[Venue, VenueAdapter] = {}
+        self.sim: Any = None  # terminal.sim.server.RunningSim in demo mode
+        self.journal: Any = None
+        self.oms: Any = None
+        self.data_dir = config.data_dir or default_data_dir(config.mode)
+        self._started = False
+        self._stopped = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("App.start() called twice")
+        self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        cfg = self.config
+        classes = {v: adapter_class(v) for v in cfg.venues}  # fail before starting anything
+        base_url, creds = await self._network()
+        for venue in cfg.venues:
+            self.adapters[venue] = self._build(classes, venue, base_url, creds.get(venue))
+        await asyncio.gather(*(a.start() for a in self.adapters.values()))
+        for adapter in self.adapters.values():
+            self.engine.attach(adapter)
+
+        from terminal.storage.journal import Journal
+
+        self.journal = Journal.open_in(self.data_dir)
+        self.oms = self._build_oms()
+
+        await asyncio.gather(
+            *(a.watch_user() for v, a in self.adapters.items() if self._has_account(v, creds))
+        )
+        await asyncio.gather(
+            *(
+                a.watch_market(s, candles=cfg.candle_intervals)
+                for a in self.adapters.values()
+                for s in cfg.symbols
+            )
+        )
+        await asyncio.gather(
+            *(
+                self.engine.track_candles(v, s, i, cfg.candle_history)
+                for v in self.adapters
+                for s in cfg.symbols
+                for i in cfg.candle_intervals
+            )
+        )
+        log.info(
+            "app started: mode=%s venues=%s symbols=%s data_dir=%s",
+            cfg.mode,
+            ",".join(self.adapters),
+            ",".join(cfg.symbols),
+            self.data_dir,
+        )
+
+    def _has_account(self, venue: Venue, creds: Mapping[Venue, ApiCredentials]) -> bool:
+        return self.config.mode is Mode.PAPER or venue in creds
+
+    async def _network(self) -> tuple[str | None, Mapping[Venue, ApiCredentials]]:
+        """Where the adapters connect and with which keys."""
+        cfg = self.config
+        if cfg.mode is Mode.DEMO or (cfg.mode is Mode.PAPER and cfg.paper_data is Network.CUSTOM):
+            await self._start_sim()
+            if cfg.mode is Mode.PAPER:
+                return self.sim.url, {}  # public data only: the paper broker keeps the account
+            c = self.sim.exchange.default_credentials
+            key = ApiCredentials(c.api_key, c.api_secret)
+            return self.sim.url, dict.fromkeys(cfg.venues, key)
+        if cfg.mode is Mode.PAPER:
+            return None, {}
+        missing = [v for v in cfg.venues if v not in cfg.credentials]
+        if missing:
+            raise AppError(
+                f"{cfg.mode} mode is not available yet without API keys (no key store yet); "
+                f"missing keys for {', '.join(missing)}. Use --mode demo or --mode paper."
+            )
+        return None, dict(cfg.credentials)
+
+    async def _start_sim(self) -> None:
+        from terminal.sim.exchange import SimConfig
+        from terminal.sim.server import start_sim
+
+        cfg = self.config
+        self.sim = await start_sim(
+            SimConfig(
+                host="127.0.0.1",
+                port=0,
+                seed=cfg.sim_seed,
+                symbols=cfg.symbols,
+                history_days=cfg.sim_history_days,
+            )
+        )
+        log.info("demo exchange simulator at %s", self.sim.url)
+
+    def _build(
+        self,
+        classes: Mapping[Venue, type[VenueAdapter]],
+        venue: Venue,
+        base_url: str | None,
+        creds: ApiCredentials | None,
+    ) -> VenueAdapter:
+        cfg = self.config
+        if base_url is not None:
+            network = Network.CUSTOM
+        elif cfg.mode is Mode.TESTNET:
+            network = Network.TESTNET
+        else:
+            network = Network.LIVE
+        vc = VenueConfig(venue=venue, network=network, base_url=base_url, credentials=creds)
+        emit: EventSink = self.bus.publish
+        if cfg.mode is not Mode.PAPER:
+            return classes[venue](vc, emit)
+        from terminal.venues.paper import PaperAccountConfig, PaperBroker
+
+        account = PaperAccountConfig({a: Decimal(q) for a, q in _PAPER_BALANCES.items()})
+        return PaperBroker(lambda sink: classes[venue](vc, sink), account, emit)
+
+    def _build_oms(self) -> Any:
+        """The order manager with default (permissive) risk limits until a settings UI sets them."""
+        from terminal.trading.oms import OrderManager
+        from terminal.trading.risk import RiskLimits, RiskManager
+
+        risk = RiskManager(RiskLimits(), self.journal)
+        return OrderManager(self.journal, self.adapters, risk, self.bus)
+
+    async def stop(self) -> None:
+        """Stop everything that was started, newest first; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        oms, self.oms = self.oms, None
+        if oms is not None and hasattr(oms, "close"):
+            with contextlib.suppress(Exception):
+                result = oms.close()
+                if asyncio.iscoroutine(result):
+                    await result
+        results = await asyncio.gather(*(a.close() for a in self.adapters.values()), return_exceptions=True)
+        for venue, res in zip(self.adapters, results, strict=True):
+            if isinstance(res, BaseException):
+                log.warning("closing %s failed: %r", venue, res)
+        await self.engine.close()
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        if self.sim is not None:
+            sim, self.sim = self.sim, None
+            await sim.stop()
+        log.info("app stopped")
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+# ---------------------------------------------------------------------- headless run
+class HeadlessReporter:
+    """Logs every feed state change, and once per ``interval_s`` the top of book per market."""
+
+    def __init__(self, app: App, interval_s: float = 1.0) -> None:
+        self.app = app
+        self.interval_s = interval_s
+        self._unsubscribe = app.bus.subscribe(FeedEvent, self._on_feed)
+
+    def _on_feed(self, ev: FeedEvent) -> None:
+        st = ev.status
+        log.info(
+            "feed %s %s %s%s",
+            st.venue,
+            st.stream_id,
+            st.state.value.upper(),
+            f" ({st.detail})" if st.detail else "",
+        )
+
+    def report_books(self) -> None:
+        for venue in self.app.adapters:
+            for symbol in self.app.config.symbols:
+                top = self.app.engine.top_of_book(venue, symbol)
+                if top is None:
+                    log.info("book %s %s: not watched", venue, symbol)
+                elif top.bid is None or top.ask is None:
+                    log.info("book %s %s: empty (%s)", venue, symbol, "live" if top.live else "syncing")
+                else:
+                    log.info(
+                        "book %s %s bid=%s ask=%s spread=%s u=%d %s",
+                        venue,
+                        symbol,
+                        top.bid,
+                        top.ask,
+                        top.spread,
+                        top.update_id,
+                        "live" if top.live else "syncing",
+                    )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval_s)
+            if not stop.is_set():
+                self.report_books()
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+
+async def run_headless(config: AppConfig, *, duration_s: float | None = None) -> int:
+    """Run until SIGINT/SIGTERM (or ``duration_s``); returns the process exit code."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    app = App(config)
+    reporter = HeadlessReporter(app)  # subscribed before start: the first feed states are logged
+    try:
+        try:
+            await app.start()
+        except AppError as exc:
+            log.error("%s", exc)
+            return 2
+        except VenueError as exc:  # unreachable venue, bad keys, unknown symbol: say which
+            log.error("cannot start: %s", exc)
+            return 1
+        if duration_s is not None:
+            loop.call_later(duration_s, stop.set)
+        await reporter.run(stop)
+        log.info("shutting down")
+        return 0
+    finally:
+        reporter.close()
+        await app.stop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)

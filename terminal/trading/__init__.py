@@ -1,0 +1,1 @@
+"""Trading core above the venue adapters: order manager, pre-trade risk, client order ids."""

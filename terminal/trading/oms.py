@@ -1,0 +1,710 @@
+"""The order manager: every order goes through here, and the journal always knows about it
+before the venue does.
+
+``submit`` rounds the intent to the instrument (price to tick, quantity down to step), checks
+the venue filters locally and the risk limits, journals the intent, then sends it. Money rules:
+
+* a request whose outcome is unknown (timeout, dropped connection, 5xx) is never resent
+  blindly: the order is looked up by its client id first; only if the venue does not know
+  it is it sent again, with the same client id (so a late original and the resend cannot
+  both live: the venue refuses a duplicate open client id). After ``max_attempts`` the order
+  stays PENDING_NEW, flagged "outcome unknown", for ``reconcile`` to settle;
+* rate limits are waited out (Retry-After) and the same id retried;
+* a refusal is journalled REJECTED with the venue's code and message and raised.
+
+Order state is driven by ``OrderReport``s from any channel (REST answer, user stream,
+reconcile poll) in any order and any number of times, through ``Order.apply``; fills are
+journalled once per trade id. Orders the OMS did not place (web UI, another program) are
+adopted into the journal when they are first seen.
+
+``reconcile(venue)`` runs at start (after a crash) and whenever a venue's user stream comes
+back LIVE after an outage: afterwards journal and venue agree on every order and fill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from terminal.bus import EventBus
+from terminal.model import (
+    FeedState,
+    Fill,
+    FilterName,
+    FilterViolation,
+    IllegalTransition,
+    Instrument,
+    InstrumentKind,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PositionSide,
+    RoundingMode,
+    Side,
+    TimeInForce,
+    TradingState,
+    Venue,
+)
+from terminal.storage.journal import Journal, validate_origin
+from terminal.trading.ids import ClientIdGenerator
+from terminal.trading.risk import RiskManager, Verdict
+from terminal.venues.base import VenueAdapter
+from terminal.venues.errors import (
+    FilterRejected,
+    OrderNotFound,
+    OrderRejected,
+    OutcomeUnknown,
+    RateLimited,
+    VenueError,
+)
+from terminal.venues.events import (
+    BalancesEvent,
+    FeedEvent,
+    FillEvent,
+    OrderReport,
+    PositionsEvent,
+    ReportSource,
+    StreamKind,
+)
+
+__all__ = [
+    "ADOPTED_ORIGIN",
+    "KillSwitchReport",
+    "OrderChanged",
+    "OrderIntent",
+    "OrderManager",
+    "PriceRounding",
+    "RiskRejected",
+]
+
+log = logging.getLogger(__name__)
+ZERO = Decimal(0)
+
+# The journal accepts manual / strategy:<n> / webhook:<n>; an order first seen on the venue
+# (placed in its web UI, by hand) is journalled as manual with an "adopted" reason.
+ADOPTED_ORIGIN = "manual"
+ADOPTED_REASON = "adopted: order placed outside this terminal"
+
+
+class PriceRounding(StrEnum):
+    NEAREST = "nearest"  # to the nearest tick
+    PASSIVE = "passive"  # away from the market: buys down, sells up (never more aggressive)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """What a user, strategy or webhook wants; the OMS turns it into an ``Order``."""
+
+    venue: Venue
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    post_only: bool = False
+    position_side: PositionSide = PositionSide.BOTH
+    origin: str = "manual"
+    reason: str | None = None
+    allow_duplicate: bool = False  # bypass the duplicate-order guard on purpose
+    rounding: PriceRounding = PriceRounding.NEAREST
+
+
+class RiskRejected(Exception):
+    """The risk manager refused the order; it was journalled REJECTED and never sent."""
+
+    def __init__(self, order: Order, verdict: Verdict) -> None:
+        super().__init__(f"{order.client_id} rejected by risk: {verdict.reason}")
+        self.order = order
+        self.verdict = verdict
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChanged:
+    """Published on the bus whenever the OMS's view of an order changes."""
+
+    order: Order
+    outcome_unknown: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchReport:
+    canceled: tuple[str, ...]
+    cancel_failures: tuple[str, ...]
+    flatten_orders: tuple[Order, ...]
+    flatten_failures: tuple[str, ...]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class OrderManager:
+    def __init__(
+        self,
+        journal: Journal,
+        adapters: Mapping[Venue, VenueAdapter],
+        risk: RiskManager,
+        bus: EventBus | None = None,
+        *,
+        ids: ClientIdGenerator | None = None,
+        max_attempts: int = 4,
+        retry_backoff_s: float = 0.2,
+        max_rate_limit_waits: int = 5,
+        unknown_grace_ms: int = 3000,
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.journal = journal
+        self.adapters = dict(adapters)
+        self.risk = risk
+        self.bus = bus
+        self.ids = ids or ClientIdGenerator()
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+        self.max_rate_limit_waits = max_rate_limit_waits
+        self.unknown_grace_ms = unknown_grace_ms
+        self._clock_ms = clock_ms
+        # Non-terminal orders; terminal ones are read back from the journal when needed.
+        self.orders: dict[str, Order] = {o.client_id: o for o in journal.open_orders()}
+        self.outcome_unknown: set[str] = set()
+        # Signed net position per (venue, symbol): venue-reported for derivatives, the net of
+        # journalled fills (base asset, after base-asset fees) for spot.
+        self.positions: dict[tuple[Venue, str], Decimal] = {}
+        self._spot_from_fills()
+        self._feed_state: dict[tuple[Venue, str], FeedState] = {}
+        self._reconcile_locks: dict[Venue, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._unsubscribe: list[Callable[[], None]] = []
+        if bus is not None:
+            for kind in (OrderReport, FillEvent, FeedEvent, PositionsEvent):
+                self._unsubscribe.append(bus.subscribe(kind, self.on_event))
+
+    def close(self) -> None:
+        for unsub in self._unsubscribe:
+            unsub()
+        self._unsubscribe.clear()
+        for task in self._tasks:
+            task.cancel()
+
+    # ------------------------------------------------------------------ queries
+
+    def order(self, client_id: str) -> Order | None:
+        return self.orders.get(client_id) or self.journal.order(client_id)
+
+    def open_orders(self, venue: Venue | None = None, symbol: str | None = None) -> list[Order]:
+        return [
+            o
+            for o in self.orders.values()
+            if not o.is_terminal
+            and (venue is None or o.venue is venue)
+            and (symbol is None or o.symbol == symbol)
+        ]
+
+    def position(self, venue: Venue, symbol: str) -> Decimal:
+        return self.positions.get((venue, symbol), ZERO)
+
+    # ------------------------------------------------------------------ submit
+
+    def build_order(self, intent: OrderIntent) -> Order:
+        """The order ``intent`` becomes: a fresh client id, price on tick, qty down to step."""
+        inst = self.adapters[intent.venue].instrument(intent.symbol)
+        price = _round_price(inst, intent.price, intent.side, intent.rounding)
+        stop = _round_price(inst, intent.stop_price, intent.side, PriceRounding.NEAREST)
+        qty = inst.round_qty(intent.qty)
+        now = self._clock_ms()
+        return Order(
+            client_id=self.ids.next(),
+            venue=intent.venue,
+            symbol=intent.symbol,
+            side=intent.side,
+            type=intent.type,
+            # A quantity below one step is kept unrounded so the local check names LOT_SIZE.
+            qty=qty if qty > 0 else intent.qty,
+            price=price,
+            stop_price=stop,
+            tif=intent.tif,
+            reduce_only=intent.reduce_only,
+            post_only=intent.post_only,
+            position_side=intent.position_side,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def submit(self, intent: OrderIntent, *, bypass_halt: bool = False) -> Order:
+        """Validate, risk-check, journal, send. Returns the order as last known (it may still be
+        PENDING_NEW with ``client_id in outcome_unknown``). Raises ``FilterRejected``,
+        ``RiskRejected`` or ``OrderRejected``; each is journalled as a REJECTED order first."""
+        validate_origin(intent.origin)
+        adapter = self.adapters[intent.venue]
+        order = self.build_order(intent)
+        try:
+            if inst_qty_zero(adapter.instrument(intent.symbol), intent.qty):
+                raise FilterRejected(
+                    intent.venue,
+                    intent.symbol,
+                    [FilterViolation(FilterName.LOT_SIZE, f"LOT_SIZE: quantity {intent.qty} rounds to 0")],
+                )
+            adapter.check_order(order)
+        except FilterRejected as exc:
+            self._journal_rejected(order, intent, f"local filter: {exc.venue_message}")
+            raise
+        verdict = self.risk.check(
+            order,
+            open_orders=list(self.orders.values()),
+            position_qty=self.position(order.venue, order.symbol),
+            price=adapter.reference_price(order.symbol),
+            allow_duplicate=intent.allow_duplicate,
+            bypass_halt=bypass_halt,
+        )
+        if not verdict.allowed:
+            self._journal_rejected(order, intent, f"risk: {verdict.reason}")
+            raise RiskRejected(order, verdict)
+        self.journal.record_order_intent(order, intent.origin, intent.reason)
+        self.orders[order.client_id] = order
+        self.risk.record_submission(order)
+        self._publish(order)
+        return await self._send(adapter, order)
+
+    def _journal_rejected(self, order: Order, intent: OrderIntent, why: str) -> None:
+        rejected = dataclasses.replace(order, status=OrderStatus.REJECTED, reason=why)
+        self.journal.record_order_intent(rejected, intent.origin, intent.reason)
+        self._publish(rejected)
+
+    async def _send(self, adapter: VenueAdapter, order: Order) -> Order:
+        cid = order.client_id
+        attempts = 0
+        waits = 0
+        uncertain = False  # an earlier attempt may have reached the venue
+        while True:
+            attempts += 1
+            try:
+                report = await adapter.place_order(order)
+            except RateLimited as exc:
+                waits += 1
+                attempts -= 1  # a throttled request was certainly not executed
+                if waits > self.max_rate_limit_waits:
+                    return self._give_up(cid, f"rate limited {waits} times: {exc.venue_message}")
+                await asyncio.sleep(exc.retry_after_s)
+                continue
+            except FilterRejected as exc:
+                self._reject(cid, f"filter: {exc.venue_message}")
+                raise
+            except OrderRejected as exc:
+                if uncertain:
+                    # Probably our own earlier attempt, now a duplicate id: look before judging.
+                    found = await self._lookup(adapter, order)
+                    if found is not None:
+                        return found
+                self._reject(cid, _reason(exc))
+                raise
+            except OutcomeUnknown as exc:
+                uncertain = True
+                log.warning("order %s: outcome unknown (%s); querying the venue", cid, exc.venue_message)
+                found = await self._lookup(adapter, order)
+                if found is None:
+                    # A slow venue may still be working on it: look once more before resending
+                    # (a resend racing a late market order could execute twice).
+                    await asyncio.sleep(self.retry_backoff_s * attempts)
+                    found = await self._lookup(adapter, order)
+                if found is not None:
+                    return found
+                if attempts >= self.max_attempts:
+                    return self._give_up(
+                        cid, f"outcome unknown after {attempts} attempts: {exc.venue_message}"
+                    )
+                continue
+            self.outcome_unknown.discard(cid)
+            return self.on_report(report)
+
+    async def _lookup(self, adapter: VenueAdapter, order: Order) -> Order | None:
+        """The venue's view of ``order`` applied, or None if it does not know it (or we cannot
+        find out now)."""
+        try:
+            report = await adapter.fetch_order(order.symbol, order.client_id)
+        except (OutcomeUnknown, RateLimited, OrderNotFound) as exc:
+            log.warning("order %s: query failed (%s)", order.client_id, exc.venue_message)
+            return None
+        if report is None:
+            return None
+        self.outcome_unknown.discard(order.client_id)
+        return self.on_report(dataclasses.replace(report, source=ReportSource.RECONCILE))
+
+    def _give_up(self, cid: str, why: str) -> Order:
+        self.outcome_unknown.add(cid)
+        self.journal.audit("oms", "outcome_unknown", {"client_id": cid, "reason": why})
+        order = self.orders[cid]
+        self._publish(order, outcome_unknown=True)
+        return order
+
+    def _reject(self, cid: str, why: str) -> None:
+        self.outcome_unknown.discard(cid)
+        update = OrderUpdate(cid, OrderStatus.REJECTED, self._clock_ms(), reason=why)
+        self._apply(cid, update)
+
+    # ------------------------------------------------------------------ cancel
+
+    async def cancel(self, client_id: str) -> Order:
+        order = self.order(client_id)
+        if order is None:
+            raise KeyError(f"unknown order {client_id}")
+        if order.is_terminal:
+            return order
+        adapter = self.adapters[order.venue]
+        now = self._clock_ms()
+        if order.status is not OrderStatus.PENDING_CANCEL:
+            self._apply(client_id, OrderUpdate(client_id, OrderStatus.PENDING_CANCEL, now))
+        try:
+            report = await adapter.cancel_order(order.symbol, client_id)
+        except (OrderNotFound, OrderRejected) as exc:
+            # Already filled/canceled, or never placed: restore, then ask what it really is.
+            current = self.orders.get(client_id) or order
+            restored = current.cancel_rejected(self._clock_ms(), _reason(exc))
+            update = OrderUpdate(client_id, restored.status, self._clock_ms(), reason=restored.reason)
+            self._store(client_id, update, restored)
+            await self._settle(adapter, restored)
+            return self.order(client_id) or restored
+        except (OutcomeUnknown, RateLimited) as exc:
+            log.warning("cancel %s: outcome unknown (%s); querying", client_id, exc.venue_message)
+            found = await self._lookup(adapter, order)
+            return found or self.order(client_id) or order
+        return self.on_report(report)
+
+    async def cancel_all(self, venue: Venue | None = None, symbol: str | None = None) -> list[Order]:
+        targets = self.open_orders(venue, symbol)
+        results = await asyncio.gather(*(self.cancel(o.client_id) for o in targets), return_exceptions=True)
+        out: list[Order] = []
+        for target, res in zip(targets, results, strict=True):
+            if isinstance(res, BaseException):
+                log.error("cancel %s failed: %s", target.client_id, res)
+                out.append(self.order(target.client_id) or target)
+            else:
+                out.append(res)
+        return out
+
+    async def _settle(self, adapter: VenueAdapter, order: Order) -> None:
+        """Look an order up and apply what the venue says; a venue that has never heard of an
+        order older than the grace period settles it as REJECTED (PENDING_NEW) or CANCELED."""
+        try:
+            report = await adapter.fetch_order(order.symbol, order.client_id)
+        except VenueError as exc:
+            log.warning("reconcile %s: query failed (%s)", order.client_id, exc.venue_message)
+            return
+        if report is not None:
+            self.outcome_unknown.discard(order.client_id)
+            self.on_report(dataclasses.replace(report, source=ReportSource.RECONCILE))
+            return
+        if self._clock_ms() - order.created_at < self.unknown_grace_ms:
+            return  # a request may still be on its way; look again next time
+        current = self.order(order.client_id) or order
+        if current.is_terminal:
+            return
+        if current.status is OrderStatus.PENDING_NEW:
+            status, why = OrderStatus.REJECTED, "not found on the venue: never placed"
+        else:
+            status, why = OrderStatus.CANCELED, "not found on the venue at reconcile"
+        self.outcome_unknown.discard(order.client_id)
+        self.journal.audit(
+            "oms", "reconcile_settle", {"client_id": order.client_id, "status": status, "reason": why}
+        )
+        update = OrderUpdate(order.client_id, status, self._clock_ms(), reason=why)
+        forced = dataclasses.replace(current, status=status, reason=why, status_before_cancel=None)
+        self._store(order.client_id, update, forced)
+
+    # ------------------------------------------------------------------ events
+
+    def on_event(self, event: object) -> None:
+        """The ``EventSink``/bus handler: order reports, fills, feed health, positions."""
+        if isinstance(event, OrderReport):
+            self.on_report(event)
+        elif isinstance(event, FillEvent):
+            self.on_fill(event.fill)
+        elif isinstance(event, FeedEvent):
+            self._on_feed(event)
+        elif isinstance(event, PositionsEvent):
+            self._on_positions(event)
+
+    def on_report(self, report: OrderReport) -> Order:
+        incoming = report.order
+        cid = incoming.client_id
+        current = self.order(cid)
+        if current is None:
+            return self._adopt(incoming)
+        return self._apply(cid, report.update())
+
+    def _adopt(self, order: Order) -> Order:
+        self.journal.record_order_intent(order, ADOPTED_ORIGIN, ADOPTED_REASON)
+        self.journal.audit(
+            "oms",
+            "adopt_order",
+            {
+                "client_id": order.client_id,
+                "venue": order.venue,
+                "symbol": order.symbol,
+                "status": order.status,
+            },
+        )
+        if not order.is_terminal:
+            self.orders[order.client_id] = order
+        self._publish(order)
+        return order
+
+    def _apply(self, cid: str, update: OrderUpdate) -> Order:
+        current = self.order(cid)
+        assert current is not None
+        try:
+            new = current.apply(update)
+        except IllegalTransition as exc:
+            # Journal it as illegal (for the post-mortem) and keep the known state.
+            log.error("order %s: %s", cid, exc)
+            try:
+                self.journal.record_order_event(cid, update)
+            except IllegalTransition:
+                pass
+            return current
+        if new == current:
+            return current  # a duplicate: nothing new to record
+        return self._store(cid, update, new)
+
+    def _store(self, cid: str, update: OrderUpdate, new: Order) -> Order:
+        self.journal.record_order_event(cid, update, result=new)
+        if new.is_terminal:
+            self.orders.pop(cid, None)
+            self.outcome_unknown.discard(cid)
+        else:
+            self.orders[cid] = new
+        self._publish(new)
+        return new
+
+    def on_fill(self, fill: Fill) -> bool:
+        """Journal a fill once per trade id; True if it was new."""
+        if not self.journal.record_fill(fill):
+            return False
+        adapter = self.adapters.get(fill.venue)
+        inst = adapter.instruments.get(fill.symbol) if adapter is not None else None
+        if inst is not None and inst.kind is InstrumentKind.SPOT:
+            key = (fill.venue, fill.symbol)
+            self.positions[key] = self.positions.get(key, ZERO) + _spot_delta(fill, inst.base)
+        return True
+
+    def _on_feed(self, event: FeedEvent) -> None:
+        if event.kind is not StreamKind.USER:
+            return
+        status = event.status
+        key = (status.venue, status.stream_id)
+        previous = self._feed_state.get(key)
+        self._feed_state[key] = status.state
+        if status.state is FeedState.LIVE and previous is not None and previous is not FeedState.LIVE:
+            # Back after an outage: events may have been missed while it was down.
+            self._spawn(self.reconcile(status.venue))
+
+    def _on_positions(self, event: PositionsEvent) -> None:
+        if event.snapshot:
+            for key in [k for k in self.positions if k[0] is event.venue]:
+                if self._is_derivative(event.venue, key[1]):
+                    del self.positions[key]
+        sums: dict[str, Decimal] = {}
+        for p in event.positions:
+            signed = -p.qty if p.side is PositionSide.SHORT else p.qty
+            sums[p.symbol] = sums.get(p.symbol, ZERO) + signed
+        for symbol, qty in sums.items():
+            self.positions[(event.venue, symbol)] = qty
+
+    def _is_derivative(self, venue: Venue, symbol: str) -> bool:
+        adapter = self.adapters.get(venue)
+        inst = adapter.instruments.get(symbol) if adapter is not None else None
+        return inst is None or inst.kind is not InstrumentKind.SPOT
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _publish(self, order: Order, *, outcome_unknown: bool = False) -> None:
+        if self.bus is not None:
+            self.bus.publish(OrderChanged(order, outcome_unknown or order.client_id in self.outcome_unknown))
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, venue: Venue) -> None:
+        """Make the journal agree with the venue: every journal-open order queried, venue-open
+        orders we do not know adopted, missing fills recorded, positions/balances refreshed."""
+        lock = self._reconcile_locks.setdefault(venue, asyncio.Lock())
+        async with lock:
+            await self._reconcile(venue)
+
+    async def _reconcile(self, venue: Venue) -> None:
+        adapter = self.adapters[venue]
+        journal_open = [o for o in self.journal.open_orders() if o.venue is venue]
+        for o in journal_open:
+            self.orders.setdefault(o.client_id, o)
+        for o in journal_open:
+            await self._settle(adapter, o)
+        adopted = 0
+        for report in await adapter.fetch_open_orders():
+            if self.order(report.order.client_id) is None:
+                adopted += 1
+            self.on_report(dataclasses.replace(report, source=ReportSource.RECONCILE))
+        new_fills = 0
+        for symbol, since in self._fill_windows(venue, journal_open).items():
+            for fill in await adapter.fetch_fills(symbol, since_ms=since):
+                new_fills += self.on_fill(fill)
+        if adapter.capabilities.positions:
+            positions = await adapter.fetch_positions()
+            event = PositionsEvent(venue, tuple(positions), snapshot=True, ts=self._clock_ms())
+            self._on_positions(event)
+            if self.bus is not None:
+                self.bus.publish(event)
+        balances = await adapter.fetch_balances()
+        if self.bus is not None:
+            self.bus.publish(BalancesEvent(venue, tuple(balances), snapshot=True, ts=self._clock_ms()))
+        self.journal.audit(
+            "oms",
+            "reconcile",
+            {"venue": venue, "journal_open": len(journal_open), "adopted": adopted, "new_fills": new_fills},
+        )
+
+    _FILL_SLACK_MS = 60_000  # venue and local clocks differ; re-reading known fills is harmless
+
+    def _fill_windows(self, venue: Venue, journal_open: Iterable[Order]) -> dict[str, int]:
+        """Per symbol, from when to fetch fills: the oldest order that was open or the last
+        journalled fill, whichever is older; a symbol with orders but no fill yet, from its
+        oldest order. Re-reading known fills is harmless (deduped by trade id)."""
+        since: dict[str, int] = {}
+        for o in journal_open:
+            since[o.symbol] = min(since.get(o.symbol, o.created_at), o.created_at)
+        last_fill: dict[str, int] = {}
+        for f in self.journal.fills():
+            if f.venue is venue:
+                last_fill[f.symbol] = max(last_fill.get(f.symbol, f.ts), f.ts)
+        # TODO(lead): a public Journal.order_symbols(venue) would replace this private read.
+        rows = self.journal._read(
+            "SELECT symbol, MIN(created_ms) FROM orders WHERE venue=? GROUP BY symbol", (venue.value,)
+        )
+        for symbol, oldest in rows:
+            start = last_fill.get(symbol, oldest)
+            since[symbol] = min(since.get(symbol, start), start)
+        return {s: max(0, t - self._FILL_SLACK_MS) for s, t in since.items()}
+
+    def _spot_from_fills(self) -> None:
+        for fill in self.journal.fills():
+            base = _base_of(fill.symbol)
+            if base is None:
+                continue
+            key = (fill.venue, fill.symbol)
+            if fill.venue in (Venue.BINANCE_SPOT, Venue.BYBIT_SPOT):
+                self.positions[key] = self.positions.get(key, ZERO) + _spot_delta(fill, base)
+
+    # ------------------------------------------------------------------ kill switch
+
+    async def kill_switch(self, *, actor: str = "manual", reason: str = "kill switch") -> KillSwitchReport:
+        """HALT trading, cancel every open order (ours and adopted ones) on every venue and
+        flatten every position with reduce-only market orders (spot: sell back what this
+        terminal bought, as far as the free balance allows)."""
+        self.risk.set_state(TradingState.HALTED, actor=actor, reason=reason)
+        self.journal.audit(actor, "kill_switch", {"reason": reason, "venues": list(self.adapters)})
+        for venue, adapter in self.adapters.items():
+            try:
+                for report in await adapter.fetch_open_orders():
+                    self.on_report(dataclasses.replace(report, source=ReportSource.RECONCILE))
+            except VenueError as exc:
+                log.error("kill switch: open orders of %s unavailable: %s", venue, exc)
+        canceled = await self.cancel_all()
+        failures = tuple(o.client_id for o in canceled if not o.is_terminal)
+        flattened: list[Order] = []
+        flatten_failures: list[str] = []
+        for venue, adapter in self.adapters.items():
+            for symbol, qty in (await self._flatten_targets(venue, adapter)).items():
+                intent = OrderIntent(
+                    venue=venue,
+                    symbol=symbol,
+                    side=Side.SELL if qty > 0 else Side.BUY,
+                    type=OrderType.MARKET,
+                    qty=abs(qty),
+                    reduce_only=adapter.capabilities.reduce_only,
+                    origin="manual",
+                    reason=f"kill switch: flatten {symbol} ({reason})",
+                    allow_duplicate=True,
+                )
+                try:
+                    flattened.append(await self.submit(intent, bypass_halt=True))
+                except (OrderRejected, RiskRejected, VenueError) as exc:
+                    flatten_failures.append(f"{venue} {symbol}: {exc}")
+                    log.error("kill switch: flatten %s %s failed: %s", venue, symbol, exc)
+        report = KillSwitchReport(
+            canceled=tuple(o.client_id for o in canceled if o.is_terminal),
+            cancel_failures=failures,
+            flatten_orders=tuple(flattened),
+            flatten_failures=tuple(flatten_failures),
+        )
+        self.journal.audit(
+            actor,
+            "kill_switch_done",
+            {
+                "canceled": list(report.canceled),
+                "cancel_failures": list(report.cancel_failures),
+                "flatten_orders": [o.client_id for o in flattened],
+                "flatten_failures": flatten_failures,
+            },
+        )
+        return report
+
+    async def _flatten_targets(self, venue: Venue, adapter: VenueAdapter) -> dict[str, Decimal]:
+        targets: dict[str, Decimal] = {}
+        if adapter.capabilities.positions:
+            positions = await adapter.fetch_positions()
+            self._on_positions(PositionsEvent(venue, tuple(positions), snapshot=True, ts=self._clock_ms()))
+            for (v, symbol), qty in self.positions.items():
+                if v is venue and qty != 0 and self._is_derivative(venue, symbol):
+                    targets[symbol] = qty
+            return targets
+        free = {b.asset: b.free for b in await adapter.fetch_balances()}
+        for (v, symbol), qty in self.positions.items():
+            inst = adapter.instruments.get(symbol)
+            if v is not venue or inst is None or qty <= 0:
+                continue  # spot: only long holdings can be sold back
+            sellable = inst.round_qty(min(qty, free.get(inst.base, ZERO)))
+            if sellable > 0:
+                targets[symbol] = sellable
+        return targets
+
+
+def inst_qty_zero(inst: Instrument, qty: Decimal) -> bool:
+    return inst.round_qty(qty) <= 0
+
+
+def _round_price(
+    inst: Instrument, price: Decimal | None, side: Side, rounding: PriceRounding
+) -> Decimal | None:
+    if price is None:
+        return None
+    if rounding is PriceRounding.PASSIVE:
+        return inst.round_price(price, RoundingMode.DOWN if side is Side.BUY else RoundingMode.UP)
+    return inst.round_price(price, RoundingMode.NEAREST)
+
+
+def _reason(exc: VenueError) -> str:
+    return f"{exc.code}: {exc.venue_message}" if exc.code is not None else exc.venue_message
+
+
+def _spot_delta(fill: Fill, base: str) -> Decimal:
+    fee = fill.fee if fill.fee_asset == base else ZERO
+    return fill.qty - fee if fill.side is Side.BUY else -fill.qty - fee
+
+
+_QUOTES = ("USDT", "USDC", "FDUSD", "BTC", "ETH", "BNB")
+
+
+def _base_of(symbol: str) -> str | None:
+    for quote in _QUOTES:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)]
+    return None
