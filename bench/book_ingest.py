@@ -11,9 +11,10 @@ Measures messages/s for:
 (b) book: ``LocalBook.on_diff(frame)`` alone (msgspec decode, procedure, integer-tick levels,
     crossed-book check).
 (c) full: the adapter's market frame handler, as its ``SupervisedStream`` calls it
-    (``BinanceSpotAdapter._on_market_frame(frame, recv_ns)`` / ``BinanceFuturesAdapter._on_market``:
-    stream-name routing -> ``on_diff`` -> ``BookUpdated``) emitting into an ``EventBus`` with the
-    ``Engine`` subscribed.
+    (``BinanceSpotAdapter._on_market_frame(frame, recv_ns)`` / the closure from
+    ``BinanceFuturesAdapter._market_handler(symbol)``: stream routing -> ``on_diff`` ->
+    ``BookUpdated``) emitting into an ``EventBus`` with the ``Engine`` subscribed; ``recv_ns``
+    from ``time.perf_counter_ns`` per frame, as ``SupervisedStream`` passes it.
 
 Also a per-stage cost breakdown (ns/msg) and, with ``--profile``, the cProfile top of (c).
 Last line: one JSON object (target: full/baseline >= 1.0).
@@ -147,16 +148,18 @@ def adapter_handler(
 
         fut = BinanceFuturesAdapter(VenueConfig(venue=Venue.BINANCE_USDM, base_url=config_url), bus.publish)
         fut._books[SYMBOL] = book
-
-        def handler(raw: str, recv_ns: int) -> None:
-            fut._on_market(SYMBOL, raw, recv_ns)  # what its SupervisedStream callback calls
-
-        return "BinanceFuturesAdapter._on_market", handler, lambda: fut._books[SYMBOL]
+        # exactly what its SupervisedStream gets as on_message
+        return (
+            "BinanceFuturesAdapter._market_handler",
+            fut._market_handler(SYMBOL),
+            lambda: fut._books[SYMBOL],
+        )
     from terminal.venues.binance.spot import BinanceSpotAdapter
 
     spot = BinanceSpotAdapter(VenueConfig(venue=Venue.BINANCE_SPOT, base_url=config_url), bus.publish)
     spot._books[SYMBOL] = book
     spot._streams[STREAM] = ("depth", SYMBOL)
+    spot._depth[STREAM] = book  # what watch_market(SYMBOL) sets up
     return "BinanceSpotAdapter._on_market_frame", spot._on_market_frame, lambda: spot._books[SYMBOL]
 
 
@@ -164,7 +167,7 @@ def run_full(snap: dict, frames: list[str], futures: bool, profile: cProfile.Pro
     bus = EventBus()
     engine = Engine(bus)
     _, handler, book_of = adapter_handler(futures, snap, bus)
-    now = time.time_ns  # what SupervisedStream passes
+    now = time.perf_counter_ns  # what SupervisedStream passes
     if profile is not None:
         profile.enable()
     t0 = time.perf_counter()

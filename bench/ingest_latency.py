@@ -13,7 +13,8 @@ loop, so ``time.perf_counter_ns`` is one clock on both ends:
   handlers in order, synchronously) takes the receive time.
 
 Per rate: warm-up until the book is LIVE, then ``--seconds`` of measured frames. Reports p50/p99/
-max latency (µs), messages lost (sent in the window but never seen by the engine: must be 0) and
+max latency (µs), the in-process part of it (``BookUpdated.recv_ns``, the perf_counter_ns at
+which ``SupervisedStream`` read the frame, -> the probe: decode, book, event, bus, engine), messages lost (sent in the window but never seen by the engine: must be 0) and
 the achieved rate. Both ends share the core, so the figures include the source's own send cost;
 a real venue's network adds its RTT on top. Last stdout line: one JSON object.
 """
@@ -153,10 +154,12 @@ async def measure(rate: float, seconds: float, info: dict[str, Any]) -> dict[str
     bus = EventBus()
     engine = Engine(bus)
     seen: dict[int, int] = {}
+    handled: dict[int, int] = {}  # update id -> ns from the frame's read to the probe
     clock = time.perf_counter_ns
 
     def probe(ev: BookUpdated) -> None:
-        seen[ev.update_id] = clock()
+        now = seen[ev.update_id] = clock()
+        handled[ev.update_id] = now - ev.recv_ns  # one clock: recv_ns is perf_counter_ns too
 
     bus.subscribe(BookUpdated, probe)  # after the engine's own handler
 
@@ -187,6 +190,8 @@ async def measure(rate: float, seconds: float, info: dict[str, Any]) -> dict[str
         lat_us = [(seen[u] - source.sent_ns[u]) / 1000 for u in measured if u in seen]
         lost = sum(1 for u in measured if u not in seen)
         q = statistics.quantiles(lat_us, n=100) if len(lat_us) > 1 else [0.0] * 99
+        in_us = [handled[u] / 1000 for u in measured if u in handled]
+        qi = statistics.quantiles(in_us, n=100) if len(in_us) > 1 else [0.0] * 99
         entry = engine.market.books[(Venue.BINANCE_SPOT, SYMBOL)]
         return {
             "target_rate": rate,
@@ -196,6 +201,8 @@ async def measure(rate: float, seconds: float, info: dict[str, Any]) -> dict[str
             "p50_us": round(statistics.median(lat_us), 1),
             "p99_us": round(q[98], 1),
             "max_us": round(max(lat_us), 1),
+            "recv_to_engine_p50_us": round(statistics.median(in_us), 1),
+            "recv_to_engine_p99_us": round(qi[98], 1),
             "syncs": entry.resyncs,  # 1 = only the initial snapshot sync
             "book_live": book.is_live,
         }
@@ -221,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{r['target_rate']:>7.0f} msgs/s target, {r['achieved_rate']:>7} achieved, "
             f"{r['messages']} msgs: p50 {r['p50_us']} µs, p99 {r['p99_us']} µs, max {r['max_us']} µs, "
-            f"lost {r['lost']}"
+            f"lost {r['lost']}; read->engine p50 {r['recv_to_engine_p50_us']} µs, "
+            f"p99 {r['recv_to_engine_p99_us']} µs"
         )
     print(json.dumps({"results": results, "lost_total": sum(r["lost"] for r in results)}))
 

@@ -25,14 +25,30 @@ BookLookup = Callable[[Venue, str], LocalBook | None]
 
 @dataclass(slots=True)
 class BookEntry:
-    """Mutable bookkeeping per book, written on every BookUpdated (cheap: five stores)."""
+    """Mutable bookkeeping per book, written on every BookUpdated (cheap: two stores).
+
+    ``last`` is the latest event itself: BookUpdated is immutable, so keeping it is safe and
+    cheaper than copying its fields per diff; the fields read through the properties below.
+    """
 
     book: LocalBook | None
-    update_id: int = -1
-    event_ms: int = 0
-    recv_ns: int = 0
+    last: BookUpdated | None = None
     updates: int = 0
     resyncs: int = 0
+
+    @property
+    def update_id(self) -> int:
+        return -1 if self.last is None else self.last.update_id
+
+    @property
+    def event_ms(self) -> int:
+        """Venue event time of the latest update (0 before any)."""
+        return 0 if self.last is None else self.last.event_ms
+
+    @property
+    def recv_ns(self) -> int:
+        """perf_counter_ns receive time of the latest update (0 before any)."""
+        return 0 if self.last is None else self.last.recv_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +108,7 @@ class MarketState:
         if entry is None:
             book = self._lookup(ev.venue, ev.symbol) if self._lookup is not None else None
             entry = self.books[(ev.venue, ev.symbol)] = BookEntry(book)
-        entry.update_id = ev.update_id
-        entry.event_ms = ev.event_ms
-        entry.recv_ns = ev.recv_ns
+        entry.last = ev
         entry.updates += 1
         if ev.resynced:
             entry.resyncs += 1

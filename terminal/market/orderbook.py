@@ -73,23 +73,24 @@ class ApplyResult(StrEnum):
 class DepthDiff(msgspec.Struct, gc=False):
     """A Binance ``depthUpdate`` reduced to what the procedures need.
 
-    Decoded straight from bytes by msgspec in lax mode, which turns the wire's price/qty
-    strings into floats in C (no per-level Python ``float()``), and skips e/E/T/s.
+    Decoded straight from the text/bytes frame by msgspec in lax mode, which turns the wire's
+    qty strings into floats in C (no per-level Python ``float()``), and skips e/T/s. Prices stay
+    the wire strings: they only key the per-book tick cache, and hashing a fresh short str is
+    cheaper than parsing it to a float and hashing that (~8% of on_diff, bench/book_ingest.py).
     ``pu`` is -1 on spot (the field does not exist there). ``gc=False``: it only holds
     lists/numbers, never itself, so the cycle collector need not track millions of them.
     """
 
     U: int
     u: int
-    # (price, qty): price is a float when decoded from bytes, the wire string from a dict;
-    # both key the tick cache. qty is always a float.
-    b: list[tuple[float, float]]
-    a: list[tuple[float, float]]
+    # (price, qty): price is the wire string (keys the tick cache), qty a float.
+    b: list[tuple[str, float]]
+    a: list[tuple[str, float]]
     pu: int = -1
     E: int = 0
 
 
-class _Combined(msgspec.Struct):
+class _Combined(msgspec.Struct, gc=False):
     data: DepthDiff
 
 
@@ -152,8 +153,8 @@ def _apply_bids(
 
     Returns the new best bid. ``tick_of`` memoises wire price -> ticks: a book revisits the
     same few hundred prices all day, and a dict hit is cheaper than ``float()`` + ``round()``;
-    wire strings and msgspec floats both key it. The ask twin below mirrors this loop: two
-    flat loops rather than one with a direction flag tested on every level.
+    the wire price strings key it (floats convert too). The ask twin below mirrors this loop:
+    two flat loops rather than one with a direction flag tested on every level.
     """
     for p, q in levels:
         try:
@@ -483,6 +484,11 @@ class BybitBookSync(LocalBook):
             # replaces everything, so they are meaningless rather than a new gap.
             return ApplyResult.STALE_DROPPED
         u = int(data["u"])
+        if u <= self.update_id:
+            # A re-delivery (or a late reordered copy) of a delta already applied: the book
+            # already holds it, so resubscribing would cost a snapshot for nothing. A venue
+            # reset always starts with a snapshot (u=1), never with a lower delta.
+            return ApplyResult.STALE_DROPPED
         if u != self.update_id + 1:
             return self._gap(f"u={u} != previous u+1={self.update_id + 1}")
         self.ts = ts

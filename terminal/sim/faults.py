@@ -137,11 +137,14 @@ class FaultController:
                 self._stalls[(v, symbol)] = time.monotonic() + duration_s
             self._count(kind)
             return
-        spec = StreamFaultSpec(kind, venue, count, symbol, duration_s)
-        self._stream.append(spec)
         if kind is StreamFault.DROP:
+            # A drop strikes now (the listeners abort the matching sockets): counted once,
+            # never left armed, or a later connection would be judged by a stale spec.
             for cb in list(self._drop_listeners):
                 cb(venue, symbol)
+            self._count(kind)
+            return
+        self._stream.append(StreamFaultSpec(kind, venue, count, symbol, duration_s))
 
     def on_drop(self, callback) -> None:
         """Register ``callback(venue | None, symbol | None)`` run when a DROP is armed."""

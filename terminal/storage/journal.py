@@ -54,6 +54,7 @@ from terminal.model import (
 )
 
 __all__ = [
+    "EXTERNAL_ORIGIN",
     "JOURNAL_FILENAME",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -68,6 +69,7 @@ __all__ = [
     "SignalRecord",
     "SignalVerdict",
     "UnknownOrder",
+    "kill_switch_origin",
     "validate_origin",
 ]
 
@@ -151,6 +153,11 @@ MIGRATIONS: Sequence[Sequence[str]] = (
             detail TEXT NOT NULL
         ) STRICT""",
     ),
+    (  # 2: origin "external" for orders adopted from the venue (they were "manual" with an
+        # "adopted:" reason); an index for per-venue/symbol order queries (reconcile windows).
+        "UPDATE orders SET origin='external' WHERE origin='manual' AND reason LIKE 'adopted:%'",
+        "CREATE INDEX orders_venue_symbol ON orders(venue, symbol, created_ms)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -188,15 +195,33 @@ class JournalTable(StrEnum):
     AUDIT = "audit"
 
 
-_ORIGIN_RE = re.compile(r"^(manual|(strategy|webhook):[^\s:][^\s]*)$")
+# Who placed an order:
+# * ``manual`` - a person, in this terminal;
+# * ``strategy:<name>`` / ``webhook:<name>`` - a strategy or a webhook source;
+# * ``external`` - not this terminal: first seen on the venue (its web UI, another program)
+#   and adopted into the journal;
+# * ``kill_switch:<actor>`` - sent by the kill switch (flatten orders), ``<actor>`` being
+#   who pulled it (``manual``, ``strategy:<name>``, ``webhook:<name>``, ``risk``, ...).
+EXTERNAL_ORIGIN = "external"
+_PLACER = r"(manual|(strategy|webhook):[^\s:][^\s]*)"
+_ORIGIN_RE = re.compile(rf"^({_PLACER}|external|kill_switch:(risk|{_PLACER}))$")
 
 
 def validate_origin(origin: str) -> str:
-    """Origins are ``manual``, ``strategy:<name>`` or ``webhook:<name>``; anything else is a
-    caller bug, caught here so reports can group by origin reliably."""
+    """Origins are ``manual``, ``strategy:<name>``, ``webhook:<name>``, ``external`` or
+    ``kill_switch:<actor>``; anything else is a caller bug, caught here so reports can group
+    by origin reliably."""
     if not _ORIGIN_RE.match(origin):
-        raise ValueError(f"bad order origin {origin!r}: expected manual, strategy:<name> or webhook:<name>")
+        raise ValueError(
+            f"bad order origin {origin!r}: expected manual, strategy:<name>, webhook:<name>, "
+            "external or kill_switch:<actor>"
+        )
     return origin
+
+
+def kill_switch_origin(actor: str) -> str:
+    """The origin of an order the kill switch sends on behalf of ``actor``."""
+    return validate_origin(f"kill_switch:{actor}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,6 +643,20 @@ class Journal:
             terminal,
         )
         return [_order_from_row(r) for r in rows]
+
+    def orders(self, venue: Venue | None = None) -> list[Order]:
+        """Every journalled order (of ``venue``), oldest first."""
+        where, params = ("WHERE venue=?", (str(venue),)) if venue is not None else ("", ())
+        rows = self._read(f"SELECT {_ORDER_COLUMNS} FROM orders {where} ORDER BY created_ms, rowid", params)
+        return [_order_from_row(r) for r in rows]
+
+    def order_symbols(self, venue: Venue) -> dict[str, int]:
+        """Symbol -> creation time (ms) of its oldest journalled order, for every symbol
+        ``venue`` has orders in."""
+        rows = self._read(
+            "SELECT symbol, MIN(created_ms) FROM orders WHERE venue=? GROUP BY symbol", (str(venue),)
+        )
+        return {r[0]: int(r[1]) for r in rows}
 
     def order_events(self, client_id: str) -> list[OrderEventRecord]:
         rows = self._read("SELECT * FROM order_events WHERE client_order_id=? ORDER BY seq", (client_id,))

@@ -9,13 +9,20 @@ the venue filters locally and the risk limits, journals the intent, then sends i
   it is it sent again, with the same client id (so a late original and the resend cannot
   both live: the venue refuses a duplicate open client id). After ``max_attempts`` the order
   stays PENDING_NEW, flagged "outcome unknown", for ``reconcile`` to settle;
-* rate limits are waited out (Retry-After) and the same id retried;
+* a "duplicate client id" refusal (Bybit 110072/170141, Binance -2010/-4116) means an earlier
+  attempt did reach the venue: the order is looked up, and if the venue will not show it yet
+  it stays PENDING_NEW/unknown - never REJECTED;
+* a venue whose create answers with ids only (Bybit) returns PENDING_NEW when its state query
+  fails; the user stream (or reconcile) moves it on;
+* rate limits are waited out (Retry-After) and the same id retried, unless the wait exceeds
+  ``max_rate_limit_wait_s`` (a ban): then the order is REJECTED (throttled = not executed);
 * a refusal is journalled REJECTED with the venue's code and message and raised.
 
 Order state is driven by ``OrderReport``s from any channel (REST answer, user stream,
 reconcile poll) in any order and any number of times, through ``Order.apply``; fills are
 journalled once per trade id. Orders the OMS did not place (web UI, another program) are
-adopted into the journal when they are first seen.
+adopted into the journal, origin ``external``, when they are first seen; the kill switch's
+flatten orders carry ``kill_switch:<actor>``.
 
 ``reconcile(venue)`` runs at start (after a crash) and whenever a venue's user stream comes
 back LIVE after an outage: afterwards journal and venue agree on every order and fill.
@@ -52,7 +59,7 @@ from terminal.model import (
     TradingState,
     Venue,
 )
-from terminal.storage.journal import Journal, validate_origin
+from terminal.storage.journal import EXTERNAL_ORIGIN, Journal, kill_switch_origin, validate_origin
 from terminal.trading.ids import ClientIdGenerator
 from terminal.trading.risk import RiskManager, Verdict
 from terminal.venues.base import VenueAdapter
@@ -87,10 +94,25 @@ __all__ = [
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 
-# The journal accepts manual / strategy:<n> / webhook:<n>; an order first seen on the venue
-# (placed in its web UI, by hand) is journalled as manual with an "adopted" reason.
-ADOPTED_ORIGIN = "manual"
+# An order first seen on the venue (placed in its web UI, by another program) is journalled
+# with the "external" origin.
+ADOPTED_ORIGIN = EXTERNAL_ORIGIN
 ADOPTED_REASON = "adopted: order placed outside this terminal"
+
+# Refusals that mean "this client id already exists": after an unknown outcome that is our
+# own earlier attempt, so the order exists and must be looked up, never marked REJECTED.
+# Bybit: 110072 (linear), 170141 (spot "Duplicate clientOrderId"); Binance futures -4116
+# "ClientOrderId is duplicated.". Binance spot -2010 "Duplicate order sent." shares its code
+# with other refusals, hence the message test (170141 too, to be safe).
+_DUPLICATE_ID_CODES = frozenset({110072, -4116})
+_DUPLICATE_ID_MESSAGE_CODES = frozenset({170141, -2010})
+
+
+def _is_duplicate_id(exc: VenueError) -> bool:
+    if exc.code in _DUPLICATE_ID_CODES:
+        return True
+    text = exc.venue_message.lower()
+    return "duplicate" in text and (exc.code is None or exc.code in _DUPLICATE_ID_MESSAGE_CODES)
 
 
 class PriceRounding(StrEnum):
@@ -160,6 +182,7 @@ class OrderManager:
         max_attempts: int = 4,
         retry_backoff_s: float = 0.2,
         max_rate_limit_waits: int = 5,
+        max_rate_limit_wait_s: float = 10.0,
         unknown_grace_ms: int = 3000,
         clock_ms: Callable[[], int] = _now_ms,
     ) -> None:
@@ -171,6 +194,7 @@ class OrderManager:
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self.max_rate_limit_waits = max_rate_limit_waits
+        self.max_rate_limit_wait_s = max_rate_limit_wait_s
         self.unknown_grace_ms = unknown_grace_ms
         self._clock_ms = clock_ms
         # Non-terminal orders; terminal ones are read back from the journal when needed.
@@ -291,30 +315,51 @@ class OrderManager:
             except RateLimited as exc:
                 waits += 1
                 attempts -= 1  # a throttled request was certainly not executed
-                if waits > self.max_rate_limit_waits:
-                    return self._give_up(cid, f"rate limited {waits} times: {exc.venue_message}")
-                await asyncio.sleep(exc.retry_after_s)
+                wait_s = exc.retry_after_s
+                if waits > self.max_rate_limit_waits or wait_s > self.max_rate_limit_wait_s:
+                    # An order is not held for minutes (an IP ban, Bybit's 403 = 10 min): the
+                    # market it was meant for will have moved. Throttled attempts never
+                    # executed, so without an earlier unknown outcome it is plainly REJECTED.
+                    why = f"rate limited (retry after {wait_s:.0f}s, {waits} waits): {exc.venue_message}"
+                    if uncertain:
+                        return self._give_up(cid, why)
+                    self._reject(cid, why)
+                    raise
+                await asyncio.sleep(wait_s)
                 continue
             except FilterRejected as exc:
                 self._reject(cid, f"filter: {exc.venue_message}")
                 raise
             except OrderRejected as exc:
-                if uncertain:
+                duplicate = _is_duplicate_id(exc)
+                if uncertain or duplicate:
                     # Probably our own earlier attempt, now a duplicate id: look before judging.
                     found = await self._lookup(adapter, order)
+                    if found is None and duplicate:
+                        await asyncio.sleep(self.retry_backoff_s * attempts)
+                        found = await self._lookup(adapter, order)
                     if found is not None:
                         return found
+                    if duplicate:
+                        # The venue has an order with this id but will not show it now: it
+                        # exists, so it is not REJECTED; reconcile settles it.
+                        return self._give_up(cid, f"duplicate id, order not visible yet: {_reason(exc)}")
                 self._reject(cid, _reason(exc))
                 raise
             except OutcomeUnknown as exc:
                 uncertain = True
                 log.warning("order %s: outcome unknown (%s); querying the venue", cid, exc.venue_message)
+                seen = self._seen_on_venue(cid)
+                if seen is not None:
+                    return seen
                 found = await self._lookup(adapter, order)
                 if found is None:
                     # A slow venue may still be working on it: look once more before resending
                     # (a resend racing a late market order could execute twice).
                     await asyncio.sleep(self.retry_backoff_s * attempts)
                     found = await self._lookup(adapter, order)
+                if found is None:
+                    found = self._seen_on_venue(cid)  # the user stream may have told us meanwhile
                 if found is not None:
                     return found
                 if attempts >= self.max_attempts:
@@ -330,7 +375,7 @@ class OrderManager:
         find out now)."""
         try:
             report = await adapter.fetch_order(order.symbol, order.client_id)
-        except (OutcomeUnknown, RateLimited, OrderNotFound) as exc:
+        except VenueError as exc:  # unreachable, throttled, 5xx after read retries, ...
             log.warning("order %s: query failed (%s)", order.client_id, exc.venue_message)
             return None
         if report is None:
@@ -338,7 +383,18 @@ class OrderManager:
         self.outcome_unknown.discard(order.client_id)
         return self.on_report(dataclasses.replace(report, source=ReportSource.RECONCILE))
 
+    def _seen_on_venue(self, cid: str) -> Order | None:
+        """The order if a venue report (user stream) already moved it past PENDING_NEW."""
+        current = self.order(cid)
+        if current is None or current.status is OrderStatus.PENDING_NEW:
+            return None
+        self.outcome_unknown.discard(cid)
+        return current
+
     def _give_up(self, cid: str, why: str) -> Order:
+        seen = self._seen_on_venue(cid)
+        if seen is not None:
+            return seen
         self.outcome_unknown.add(cid)
         self.journal.audit("oms", "outcome_unknown", {"client_id": cid, "reason": why})
         order = self.orders[cid]
@@ -585,11 +641,7 @@ class OrderManager:
         for f in self.journal.fills():
             if f.venue is venue:
                 last_fill[f.symbol] = max(last_fill.get(f.symbol, f.ts), f.ts)
-        # TODO(lead): a public Journal.order_symbols(venue) would replace this private read.
-        rows = self.journal._read(
-            "SELECT symbol, MIN(created_ms) FROM orders WHERE venue=? GROUP BY symbol", (venue.value,)
-        )
-        for symbol, oldest in rows:
+        for symbol, oldest in self.journal.order_symbols(venue).items():
             start = last_fill.get(symbol, oldest)
             since[symbol] = min(since.get(symbol, start), start)
         return {s: max(0, t - self._FILL_SLACK_MS) for s, t in since.items()}
@@ -609,6 +661,10 @@ class OrderManager:
         """HALT trading, cancel every open order (ours and adopted ones) on every venue and
         flatten every position with reduce-only market orders (spot: sell back what this
         terminal bought, as far as the free balance allows)."""
+        try:
+            origin = kill_switch_origin(actor)
+        except ValueError:  # an odd actor name must never stop the kill switch
+            origin = kill_switch_origin("manual")
         self.risk.set_state(TradingState.HALTED, actor=actor, reason=reason)
         self.journal.audit(actor, "kill_switch", {"reason": reason, "venues": list(self.adapters)})
         for venue, adapter in self.adapters.items():
@@ -630,8 +686,8 @@ class OrderManager:
                     type=OrderType.MARKET,
                     qty=abs(qty),
                     reduce_only=adapter.capabilities.reduce_only,
-                    origin="manual",
-                    reason=f"kill switch: flatten {symbol} ({reason})",
+                    origin=origin,
+                    reason=f"kill switch by {actor}: flatten {symbol} ({reason})",
                     allow_duplicate=True,
                 )
                 try:

@@ -239,7 +239,10 @@ def test_bybit_procedure() -> None:
     assert book.on_message(snap) is ApplyResult.APPLIED
     assert book.on_message(delta(8, b=[["100.2", "4"]], a=[["100.5", "0"]])) is ApplyResult.APPLIED
     assert book.snapshot(5).bids[0].price == Decimal("100.2") and book.snapshot(5).asks == ()
-    assert book.on_message(delta(8)) is ApplyResult.GAP  # duplicate
+    # a re-delivered delta is already in the book: dropped, the book stays LIVE and unchanged
+    assert book.on_message(delta(8, b=[["100.2", "9"]])) is ApplyResult.STALE_DROPPED
+    assert book.state is BookState.LIVE and book.snapshot(5).bids[0].qty == Decimal("4")
+    assert book.on_message(delta(10)) is ApplyResult.GAP  # 9 is missing
     assert book.on_message(delta(9)) is ApplyResult.STALE_DROPPED  # in flight before resubscribe
     reset = {**snap, "data": {**snap["data"], "u": 1}}  # service restart
     assert book.on_message(reset) is ApplyResult.APPLIED and book.update_id == 1
@@ -250,7 +253,8 @@ def test_bybit_procedure() -> None:
 def test_raw_bytes_and_combined_stream_decode() -> None:
     raw = json.dumps({"stream": "btcusdt@depth", "data": _diff(1, 2, b=[["1.50", "0.000"]], pu=0)}).encode()
     d = decode_binance_depth(raw)
-    assert (d.U, d.u, d.pu, d.b) == (1, 2, 0, [(1.5, 0.0)])
+    # prices stay the wire strings (they key the tick cache), quantities become floats
+    assert (d.U, d.u, d.pu, d.b) == (1, 2, 0, [("1.50", 0.0)])
     assert decode_binance_depth(json.dumps(_diff(3, 4)).encode()).u == 4
 
 

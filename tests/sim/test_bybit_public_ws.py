@@ -273,6 +273,9 @@ async def test_pybit_reconnects_after_drop() -> None:
             await _book_matches(inbox, m, 50)
             first_conn = next(iter(hub.conns))
             sim.exchange.faults.inject_stream(StreamFault.DROP, Venue.BYBIT_LINEAR)
+            # a drop strikes when armed: counted once, and not left armed for the next socket
+            assert sim.exchange.faults.injected.get("drop") == 1
+            assert not sim.exchange.faults.pending_stream(Venue.BYBIT_LINEAR, StreamFault.DROP)
             await wait_for(
                 lambda: hub.conns and first_conn not in hub.conns and any(c.topics for c in hub.conns)
             )

@@ -40,6 +40,7 @@ from terminal.storage import (
     SignalVerdict,
     UnknownOrder,
 )
+from terminal.storage.journal import EXTERNAL_ORIGIN, MIGRATIONS, kill_switch_origin
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,12 +63,11 @@ def _order(cid: str = "c1", **kw: object) -> Order:
         "1.500",
         "123.4500",
         stop_price="1.2E+2",
-        ts=1_700_000_000_000,
         tif=TimeInForce.IOC,
         reduce_only=True,
         post_only=False,
         position_side=PositionSide.SHORT,
-        **kw,
+        **({"ts": 1_700_000_000_000} | kw),
     )
 
 
@@ -147,7 +147,78 @@ def test_damaged_sqlite_file_raises_clear_error(tmp_path: Path) -> None:
         Journal.open(path)
 
 
+@pytest.mark.timeout(10)
+def test_version_1_journal_opens_and_migrates(tmp_path: Path) -> None:
+    """A file of the first schema (adopted orders journalled as manual + "adopted:" reason)
+    opens, migrates to the current version in place and keeps every row."""
+    path = tmp_path / "old.sqlite3"
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA journal_mode=WAL")
+    for statement in MIGRATIONS[0]:
+        raw.execute(statement)
+    cols = (
+        "client_order_id, venue, symbol, side, type, tif, qty, reduce_only, post_only, position_side, "
+        "status, filled_qty, created_ms, updated_ms, origin, reason"
+    )
+    for cid, reason in (("mine", "scalp"), ("web1", "adopted: order placed outside this terminal")):
+        raw.execute(
+            f"INSERT INTO orders ({cols}) VALUES (?, 'bybit_linear', 'BTCUSDT', 'BUY', 'LIMIT', 'GTC', "
+            "'0.001', 0, 0, 'BOTH', 'NEW', '0', 1, 1, 'manual', ?)",
+            (cid, reason),
+        )
+    raw.execute("INSERT INTO audit (ts, actor, action, detail) VALUES (1, 'me', 'x', '{}')")
+    raw.execute("PRAGMA user_version=1")
+    raw.commit()
+    raw.close()
+
+    with Journal.open(path) as j:
+        assert j.schema_version == SCHEMA_VERSION == 2
+        assert j.integrity_check() == "ok"
+        mine, web = j.order_record("mine"), j.order_record("web1")
+        assert mine is not None and web is not None
+        assert (mine.origin, mine.reason) == ("manual", "scalp")
+        assert web.origin == EXTERNAL_ORIGIN
+        assert [a.action for a in j.audit_log()] == ["x"]
+        assert j.order_symbols(Venue.BYBIT_LINEAR) == {"BTCUSDT": 1}
+        indexes = {r[0] for r in j._read("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "orders_venue_symbol" in indexes
+        j.record_order_intent(_order("new"), "manual")  # the migrated file takes new rows
+    with Journal.open(path) as j:  # reopening migrates nothing more
+        assert j.schema_version == SCHEMA_VERSION
+        assert j.order("new") is not None
+
+
 # ---------------------------------------------------------------------- orders
+
+
+@pytest.mark.timeout(10)
+def test_origins_external_and_kill_switch(journal: Journal) -> None:
+    journal.record_order_intent(_order("a"), EXTERNAL_ORIGIN, "adopted")
+    journal.record_order_intent(_order("b"), kill_switch_origin("manual"), "flatten")
+    journal.record_order_intent(_order("c"), kill_switch_origin("webhook:tv"), "flatten")
+    journal.record_order_intent(_order("d"), kill_switch_origin("risk"), "daily loss")
+    assert [journal.order_record(c).origin for c in "abcd"] == [  # type: ignore[union-attr]
+        "external",
+        "kill_switch:manual",
+        "kill_switch:webhook:tv",
+        "kill_switch:risk",
+    ]
+    for bad in ("kill_switch", "kill_switch:", "kill_switch:robot", "external:x", "risk"):
+        with pytest.raises(ValueError, match="origin"):
+            journal.record_order_intent(_order("z"), bad)
+
+
+@pytest.mark.timeout(10)
+def test_orders_and_order_symbols(journal: Journal) -> None:
+    journal.record_order_intent(_order("a", ts=300), "manual")
+    journal.record_order_intent(_order("b", ts=100), "manual")
+    other = Order.new("c", Venue.BYBIT_LINEAR, "BTCUSDT", Side.BUY, OrderType.MARKET, "1", ts=50)
+    journal.record_order_intent(other, "manual")
+    assert journal.order_symbols(Venue.BINANCE_USDM) == {"SOLUSDT": 100}
+    assert journal.order_symbols(Venue.BYBIT_LINEAR) == {"BTCUSDT": 50}
+    assert journal.order_symbols(Venue.BINANCE_SPOT) == {}
+    assert [o.client_id for o in journal.orders(Venue.BINANCE_USDM)] == ["b", "a"]
+    assert [o.client_id for o in journal.orders()] == ["c", "b", "a"]
 
 
 @pytest.mark.timeout(10)

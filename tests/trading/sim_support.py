@@ -1,4 +1,5 @@
-"""Wiring for OMS tests against the simulator with the real Binance spot adapter."""
+"""Wiring for OMS tests against the simulator with the real venue adapters (Binance spot and
+USDⓈ-M, Bybit spot and linear)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from terminal.bus import EventBus
 from terminal.model import OrderStatus, Venue
@@ -29,6 +31,32 @@ def futures_adapter_class() -> type[VenueAdapter]:
     from terminal.venues.binance.futures import BinanceFuturesAdapter
 
     return BinanceFuturesAdapter
+
+
+def bybit_adapter_class() -> type[VenueAdapter]:
+    from terminal.venues.bybit import BybitAdapter
+
+    return BybitAdapter
+
+
+def adapter_class(venue: Venue) -> type[VenueAdapter]:
+    """The real adapter class for ``venue`` (ImportError if it is not written yet)."""
+    if venue is Venue.BINANCE_SPOT:
+        return spot_adapter_class()
+    if venue is Venue.BINANCE_USDM:
+        return futures_adapter_class()
+    if venue in (Venue.BYBIT_SPOT, Venue.BYBIT_LINEAR):
+        return bybit_adapter_class()
+    raise ValueError(f"no adapter for {venue}")
+
+
+# Smallest comfortable order quantity per venue (futures need more for their minimum notional).
+ORDER_QTY = {
+    Venue.BINANCE_SPOT: Decimal("0.001"),
+    Venue.BINANCE_USDM: Decimal("0.003"),
+    Venue.BYBIT_SPOT: Decimal("0.001"),
+    Venue.BYBIT_LINEAR: Decimal("0.001"),
+}
 
 
 @dataclass
@@ -55,7 +83,7 @@ async def start_harness(
     **oms_kw: object,
 ) -> Harness:
     bus = EventBus()
-    adapter = (adapter_cls or spot_adapter_class())(config, bus.publish)
+    adapter = (adapter_cls or adapter_class(config.venue))(config, bus.publish)
     await adapter.start()
     if watch_user:
         await adapter.watch_user()
@@ -75,6 +103,16 @@ def sim_fills(running: RunningSim, venue: Venue = VENUE) -> list:
     return running.exchange.markets[venue].fills(account)
 
 
+def venue_trade_id(venue: Venue, fill: Any) -> str:
+    """The trade id the venue shows for a simulator fill (Bybit: the execId)."""
+    if venue in (Venue.BYBIT_SPOT, Venue.BYBIT_LINEAR):
+        from terminal.sim import bybit_format
+
+        category = "spot" if venue is Venue.BYBIT_SPOT else "linear"
+        return bybit_format.exec_id_str(category, fill.order_id, fill.trade_id)
+    return str(fill.trade_id)
+
+
 def journal_vs_venue(journal: Journal, running: RunningSim, venue: Venue = VENUE) -> list[str]:
     """Every disagreement between the journal and the simulator, as readable lines (empty = agree).
 
@@ -86,11 +124,9 @@ def journal_vs_venue(journal: Journal, running: RunningSim, venue: Venue = VENUE
     counts = Counter(o.client_id for o in venue_orders)
     problems += [f"{cid}: {n} orders on the venue" for cid, n in counts.items() if n > 1]
     by_cid = {o.client_id: o for o in venue_orders}
-    rows = journal._read("SELECT client_order_id FROM orders WHERE venue=?", (venue.value,))
-    journal_ids = {r[0] for r in rows}
-    for cid in journal_ids:
-        order = journal.order(cid)
-        assert order is not None
+    journal_orders = {o.client_id: o for o in journal.orders(venue)}
+    journal_ids = set(journal_orders)
+    for cid, order in journal_orders.items():
         remote = by_cid.get(cid)
         if remote is None:
             if order.status is not OrderStatus.REJECTED:
@@ -101,7 +137,7 @@ def journal_vs_venue(journal: Journal, running: RunningSim, venue: Venue = VENUE
                 f"{cid}: journal {order.status} {order.filled_qty} vs venue {remote.status} {remote.filled_qty}"
             )
     problems += [f"{cid}: on the venue, not in the journal" for cid in by_cid.keys() - journal_ids]
-    venue_trades = {str(f.trade_id) for f in sim_fills(running, venue)}
+    venue_trades = {venue_trade_id(venue, f) for f in sim_fills(running, venue)}
     journal_trades = {f.trade_id for f in journal.fills() if f.venue is venue}
     if venue_trades != journal_trades:
         problems.append(
@@ -109,6 +145,3 @@ def journal_vs_venue(journal: Journal, running: RunningSim, venue: Venue = VENUE
             f"extra {sorted(journal_trades - venue_trades)[:5]}"
         )
     return problems
-
-
-ZERO = Decimal(0)

@@ -2,7 +2,8 @@
 a new OrderManager on the same journal reconciles, and journal and venue agree on every
 order (status, filled quantity) and every fill (trade ids).
 
-The simulator runs in this process; the child talks to it over real sockets.
+The simulator runs in this process; the child talks to it over real sockets. Parametrized
+over Binance spot and Bybit linear (the child takes the venue as an argument).
 """
 
 from __future__ import annotations
@@ -15,19 +16,58 @@ from decimal import Decimal
 
 import pytest
 
-from terminal.model import OrderStatus, Side
-from tests.support.binance_clients import make_async_client
-from tests.trading.sim_support import SYM, VENUE, journal_vs_venue, sim_orders, start_harness
+from terminal.model import OrderStatus, Side, Venue
+from terminal.sim.server import RunningSim
+from tests.trading.sim_support import SYM, adapter_class, journal_vs_venue, sim_orders, start_harness
 from tests.venues.binance_support import sim, venue_config  # noqa: F401 - fixture
-
-pytest.importorskip("terminal.venues.binance.spot", reason="Binance spot adapter not written yet")
 
 pytestmark = pytest.mark.timeout(90)
 
 ROUNDS_BEFORE_KILL = 8
+VENUES = [Venue.BINANCE_SPOT, Venue.BYBIT_LINEAR]
 
 
-async def test_kill_9_mid_trading_then_reconcile(sim, tmp_path):  # noqa: F811
+async def place_by_hand(running: RunningSim, venue: Venue) -> None:
+    """An order placed outside the terminal (the venue's web UI; here: the venue's own client)."""
+    creds = running.exchange.default_credentials
+    if venue is Venue.BINANCE_SPOT:
+        from tests.support.binance_clients import make_async_client
+
+        web = await make_async_client(running.url, creds.api_key, creds.api_secret)
+        try:
+            await web.create_order(
+                symbol=SYM,
+                side="BUY",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="0.002",
+                price="51000.00",
+                newClientOrderId="web_manual_1",
+            )
+        finally:
+            await web.close_connection()
+        return
+    from tests.support.bybit_clients import make_http
+
+    http = make_http(running.url, creds.api_key, creds.api_secret)  # pybit: blocking, so in a thread
+    await asyncio.to_thread(
+        http.place_order,
+        category="linear",
+        symbol=SYM,
+        side="Buy",
+        orderType="Limit",
+        qty="0.002",
+        price="51000",
+        orderLinkId="web_manual_1",
+    )
+
+
+@pytest.mark.parametrize("venue", VENUES, ids=[v.value for v in VENUES])
+async def test_kill_9_mid_trading_then_reconcile(sim, tmp_path, venue):  # noqa: F811
+    try:
+        adapter_class(venue)
+    except ImportError:
+        pytest.skip(f"{venue} adapter not written yet")
     journal_path = tmp_path / "journal.sqlite3"
     creds = sim.exchange.default_credentials
     env = {**os.environ, "SIM_API_KEY": creds.api_key, "SIM_API_SECRET": creds.api_secret}
@@ -37,6 +77,7 @@ async def test_kill_9_mid_trading_then_reconcile(sim, tmp_path):  # noqa: F811
         "tests.trading.oms_child",
         sim.url,
         str(journal_path),
+        venue.value,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
@@ -61,45 +102,35 @@ async def test_kill_9_mid_trading_then_reconcile(sim, tmp_path):  # noqa: F811
             child.kill()
             await child.wait()
 
-    orders_before = len(sim_orders(sim))
+    orders_before = len(sim_orders(sim, venue))
     assert orders_before >= ROUNDS_BEFORE_KILL * 3
     # While the OMS is down the market moves through its resting sells: fills it never saw.
-    market = sim.exchange.markets[VENUE]
+    market = sim.exchange.markets[venue]
     market.mm_take(SYM, Side.BUY, market.instruments[SYM].lots(Decimal("40")))
     filled_while_down = [
-        o for o in sim_orders(sim) if o.side is Side.SELL and o.price > 0 and o.filled_qty > 0
+        o for o in sim_orders(sim, venue) if o.side is Side.SELL and o.price > 0 and o.filled_qty > 0
     ]
     assert filled_while_down
-    # And someone places an order by hand in the venue's web UI (here: python-binance).
-    web = await make_async_client(sim.url, creds.api_key, creds.api_secret)
-    try:
-        await web.create_order(
-            symbol=SYM,
-            side="BUY",
-            type="LIMIT",
-            timeInForce="GTC",
-            quantity="0.002",
-            price="51000.00",
-            newClientOrderId="web_manual_1",
-        )
-    finally:
-        await web.close_connection()
+    # And someone places an order by hand in the venue's web UI.
+    await place_by_hand(sim, venue)
 
-    h = await start_harness(venue_config(sim, VENUE), journal_path, unknown_grace_ms=0)
+    h = await start_harness(venue_config(sim, venue), journal_path, unknown_grace_ms=0)
     try:
         left_open = h.journal.open_orders()
-        await h.oms.reconcile(VENUE)
+        await h.oms.reconcile(venue)
         (summary,) = [a.detail for a in h.journal.audit_log() if a.action == "reconcile"]
         print(
             f"venue_orders={orders_before} journal_open_at_restart={len(left_open)} "
             f"pending_new={sum(o.status is OrderStatus.PENDING_NEW for o in left_open)} reconcile={summary}"
         )
-        problems = journal_vs_venue(h.journal, sim)
+        problems = journal_vs_venue(h.journal, sim, venue)
         assert problems == [], "\n".join(problems)
         # The journal is consistent with itself too: no order left half-way.
         assert all(o.status is not OrderStatus.PENDING_NEW for o in h.journal.open_orders())
         assert h.journal.integrity_check() == "ok"
-        assert summary["adopted"] == 1 and h.journal.order("web_manual_1") is not None
+        assert summary["adopted"] == 1
+        web = h.journal.order_record("web_manual_1")
+        assert web is not None and web.origin == "external"
         assert summary["new_fills"] > 0  # the fills made while it was down were recovered
     finally:
         await h.close()

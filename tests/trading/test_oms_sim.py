@@ -18,7 +18,7 @@ import pytest
 from terminal.model import FeedState, OrderStatus, OrderType, Side, TradingState, Venue
 from terminal.sim.faults import ORDER_PLACEMENT_PATHS, HttpFault, StreamFault
 from terminal.trading.oms import OrderIntent, RiskRejected
-from terminal.venues.errors import FilterRejected
+from terminal.venues.errors import FilterRejected, RateLimited
 from terminal.venues.events import FeedEvent, StreamKind
 from tests.trading.sim_support import (
     SYM,
@@ -251,6 +251,31 @@ async def test_rate_limit_waits_and_5xx_resends_same_id(sim, tmp_path):  # noqa:
         ids = [x.client_id for x in sim_orders(sim)]
         assert sorted(ids) == sorted([o.client_id, o2.client_id])
         assert journal_vs_venue(h.journal, sim) == []
+    finally:
+        await h.close()
+
+
+async def test_a_long_ban_rejects_the_order_at_once_instead_of_holding_it(sim, tmp_path):  # noqa: F811
+    """An IP ban's Retry-After (Binance 418, Bybit 403: minutes) is not waited out by an order:
+    it is REJECTED with the reason at once (a throttled request never executed) and nothing
+    reaches the venue."""
+    h = await start_harness(
+        venue_config(sim, VENUE),
+        tmp_path / "j.sqlite3",
+        adapter_cls=adapter_or_skip(VENUE),
+        max_rate_limit_wait_s=5,
+    )
+    try:
+        faults = sim.exchange.faults
+        faults.inject_http(HttpFault.IP_BAN, VENUE, count=1, retry_after_s=600, paths=ORDER_PLACEMENT_PATHS)
+        t0 = asyncio.get_running_loop().time()
+        with pytest.raises(RateLimited):
+            await h.oms.submit(limit_buy(1))
+        assert asyncio.get_running_loop().time() - t0 < 3
+        assert faults.injected["ip_ban"] == 1 and sim_orders(sim) == []
+        [order] = h.journal.orders(VENUE)
+        assert order.status is OrderStatus.REJECTED and "retry after 600s" in order.reason
+        assert h.oms.outcome_unknown == set()
     finally:
         await h.close()
 

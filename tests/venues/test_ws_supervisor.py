@@ -310,3 +310,40 @@ async def test_watchdog_follows_the_injected_clock(sim: RunningSim, started) -> 
     await wait_for(lambda: FeedState.STALE in rec.states("clock", mark), what="STALE", timeout=3)
     await wait_for(lambda: stream.connects == 2 and stream.status.state is FeedState.LIVE)
     assert rec.states("clock", mark) == [FeedState.STALE, FeedState.RECONNECTING, FeedState.LIVE]
+
+
+@pytest.mark.timeout(20)
+async def test_receive_time_is_perf_counter_and_status_counts_on_read(sim: RunningSim, started) -> None:
+    """on_message gets time.perf_counter_ns (one clock with BookUpdated.recv_ns); the statuses,
+    kept as counters per frame, read back exact message counts and wall-clock ms."""
+    stamps: list[int] = []
+    rec = Recorder()
+
+    def on_message(raw: str, recv_ns: int) -> None:
+        stamps.append(recv_ns)
+        rec.on_message(raw, recv_ns)
+
+    stream = SupervisedStream(
+        lambda: f"{sim.ws_url}/stream?streams={BINANCE_STREAMS}",
+        name="clk",
+        venue=Venue.BINANCE_SPOT,
+        on_message=on_message,
+        on_status=rec.on_status,
+        stream_key=binance_key,
+        stale_after_s=5.0,
+        backoff=fast_backoff(),
+    )
+    before_ns = time.perf_counter_ns()
+    started(stream)
+    await wait_for(lambda: len(stream.key_status) == 2 and len(rec.frames) >= 10, what="frames")
+    after_ns = time.perf_counter_ns()
+    assert all(before_ns <= s <= after_ns for s in stamps) and stamps == sorted(stamps)
+    status, keys = stream.status, stream.key_status
+    data = [f for f in rec.frames if binance_key(f) is not None]
+    assert status.messages == len(data)  # no await between the reads: nothing arrived since
+    assert sum(k.messages for k in keys.values()) == len(data)
+    assert status.state is FeedState.LIVE and all(k.state is FeedState.LIVE for k in keys.values())
+    wall_ms = time.time_ns() // 1_000_000
+    assert status.last_message_at is not None and 0 <= wall_ms - status.last_message_at < 5_000
+    # one LIVE notification per key and for the connection, not one status per frame
+    assert len([s for s in rec.statuses if s.state is FeedState.LIVE]) == 3

@@ -347,6 +347,7 @@ class BybitAdapter(VenueAdapter):
         self._emit(FeedEvent(status, StreamKind.MARKET, symbol))
 
     def _on_public(self, raw: str, recv_ns: int) -> None:
+        # recv_ns: SupervisedStream's perf_counter_ns receive time (BookUpdated.recv_ns)
         msg = self._decode(raw)
         topic = msg.get("topic")
         if topic is None:
@@ -531,7 +532,7 @@ class BybitAdapter(VenueAdapter):
             if msg.get("op") == op:
                 return msg
             if msg.get("topic"):
-                self._on_private(frame.data, time.time_ns())
+                self._on_private(frame.data, time.perf_counter_ns())
 
     def _set_user_status(self, state: FeedState, detail: str) -> None:
         now = _wall_ms()
