@@ -274,7 +274,7 @@ def check_book_ticker_ws(rel: str) -> None:
         D("4507.25"),
         D("2.8457"),
     )
-    assert b.ts == 1646199228123
+    assert b.ts == 1646199228121  # transaction time T (when the book changed), not push time E
 
 
 def check_ticker_ws(rel: str) -> None:

@@ -38,6 +38,7 @@ from terminal.model import (
     Venue,
 )
 from terminal.model.account import Position
+from terminal.venues.binance import parse_market as M
 from terminal.venues.events import (
     BalancesEvent,
     BookTickerEvent,
@@ -133,16 +134,9 @@ _ALGO_STATUS: dict[str, OrderStatus] = {
 # ----------------------------------------------------------------------------- helpers
 
 
-def D(x: Any) -> Decimal:
-    """Wire number -> Decimal (``None``/"" are zero: Binance sends both for 'not applicable')."""
-    if x is None or x == "":
-        return ZERO
-    return Decimal(str(x))
-
-
-def _opt_price(x: Any) -> Decimal | None:
-    d = D(x)
-    return d if d > 0 else None
+# Wire number -> Decimal (None/"" -> 0) and "absent or zero -> None", as for spot.
+D = M.dec
+_opt_price = M.opt_positive
 
 
 def _side(x: str) -> Side:
@@ -173,10 +167,7 @@ def algo_venue_id(algo_id: int | str) -> str:
     return f"{ALGO_PREFIX}{algo_id}"
 
 
-def unwrap(msg: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Combined-stream frames wrap the event: ``{"stream": .., "data": {...}}``."""
-    data = msg.get("data")
-    return data if isinstance(data, Mapping) and "stream" in msg else msg
+unwrap = M.unwrap  # the combined-stream envelope, stripped the same way for both venues
 
 
 # ----------------------------------------------------------------------------- reference data
@@ -230,130 +221,49 @@ def parse_symbol_config(row: Mapping[str, Any]) -> SymbolConfig:
 # ----------------------------------------------------------------------------- market data
 
 
+# The shapes are shared with spot (parse_market); these bind the futures venue.
 def parse_kline(msg: Mapping[str, Any]) -> Candle:
     """A ``kline`` stream event; ``closed`` is exactly the venue's ``k.x``."""
-    msg = unwrap(msg)
-    k = msg["k"]
-    return Candle(
-        venue=VENUE,
-        symbol=k.get("s") or msg["s"],
-        interval=k["i"],
-        open_time=int(k["t"]),
-        close_time=int(k["T"]),
-        open=float(k["o"]),
-        high=float(k["h"]),
-        low=float(k["l"]),
-        close=float(k["c"]),
-        volume=float(k["v"]),
-        quote_volume=float(k["q"]),
-        trades=int(k["n"]),
-        closed=k["x"] is True,
-    )
+    return M.kline(VENUE, msg)
 
 
 def parse_kline_row(symbol: str, interval: str, row: Sequence[Any], now_ms: int) -> Candle:
     """A REST kline array; a bar whose close time is not yet past ``now_ms`` is still forming."""
-    return Candle(
-        venue=VENUE,
-        symbol=symbol,
-        interval=interval,
-        open_time=int(row[0]),
-        close_time=int(row[6]),
-        open=float(row[1]),
-        high=float(row[2]),
-        low=float(row[3]),
-        close=float(row[4]),
-        volume=float(row[5]),
-        quote_volume=float(row[7]),
-        trades=int(row[8]),
-        closed=int(row[6]) < now_ms,
-    )
-
-
-def _taker(buyer_is_maker: bool) -> Side:
-    return Side.SELL if buyer_is_maker else Side.BUY
+    return M.rest_kline(VENUE, row, symbol, interval, now_ms)
 
 
 def parse_agg_trade(msg: Mapping[str, Any]) -> Trade:
-    msg = unwrap(msg)
-    return Trade(VENUE, msg["s"], int(msg["a"]), D(msg["p"]), D(msg["q"]), _taker(msg["m"]), int(msg["T"]))
+    return M.agg_trade(VENUE, msg)
 
 
 def parse_trade(msg: Mapping[str, Any]) -> Trade:
-    msg = unwrap(msg)
-    return Trade(VENUE, msg["s"], int(msg["t"]), D(msg["p"]), D(msg["q"]), _taker(msg["m"]), int(msg["T"]))
+    return M.trade(VENUE, msg)
 
 
 def parse_rest_trade(symbol: str, row: Mapping[str, Any]) -> Trade:
     """``/fapi/v1/trades`` (and historicalTrades) row."""
-    return Trade(
-        VENUE,
-        symbol,
-        int(row["id"]),
-        D(row["price"]),
-        D(row["qty"]),
-        _taker(row["isBuyerMaker"]),
-        int(row["time"]),
-    )
+    return M.rest_trade(VENUE, row, symbol)
 
 
 def parse_rest_agg_trade(symbol: str, row: Mapping[str, Any]) -> Trade:
-    return Trade(VENUE, symbol, int(row["a"]), D(row["p"]), D(row["q"]), _taker(row["m"]), int(row["T"]))
+    return M.rest_agg_trade(VENUE, row, symbol)
 
 
 def parse_book_ticker(msg: Mapping[str, Any]) -> BookTickerEvent:
-    msg = unwrap(msg)
-    return BookTickerEvent(
-        VENUE,
-        msg["s"],
-        D(msg["b"]),
-        D(msg["B"]),
-        D(msg["a"]),
-        D(msg["A"]),
-        int(msg.get("T") or msg.get("E", 0)),
-    )
+    return M.book_ticker(VENUE, msg)
 
 
 def parse_rest_book_ticker(row: Mapping[str, Any]) -> BookTickerEvent:
-    return BookTickerEvent(
-        VENUE,
-        row["symbol"],
-        D(row["bidPrice"]),
-        D(row["bidQty"]),
-        D(row["askPrice"]),
-        D(row["askQty"]),
-        int(row.get("time", 0)),
-    )
+    return M.rest_book_ticker(VENUE, row)
 
 
 def parse_ticker(msg: Mapping[str, Any]) -> Ticker:
     """``24hrTicker`` stream event (futures sends no bid/ask in it)."""
-    msg = unwrap(msg)
-    return Ticker(
-        venue=VENUE,
-        symbol=msg["s"],
-        last=D(msg["c"]),
-        open_24h=D(msg["o"]),
-        high_24h=D(msg["h"]),
-        low_24h=D(msg["l"]),
-        volume_24h=D(msg["v"]),
-        quote_volume_24h=D(msg["q"]),
-        ts=int(msg["E"]),
-    )
+    return M.ticker_24h(VENUE, msg)
 
 
 def parse_rest_ticker(row: Mapping[str, Any]) -> Ticker:
-    return Ticker(
-        venue=VENUE,
-        symbol=row["symbol"],
-        last=D(row["lastPrice"]),
-        open_24h=D(row["openPrice"]),
-        high_24h=D(row["highPrice"]),
-        low_24h=D(row["lowPrice"]),
-        volume_24h=D(row["volume"]),
-        quote_volume_24h=D(row["quoteVolume"]),
-        ts=int(row["closeTime"]),
-    )
+    return M.rest_ticker_24h(VENUE, row)
 
 
 def parse_ticker_price(row: Mapping[str, Any]) -> Ticker:

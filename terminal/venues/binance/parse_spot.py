@@ -41,6 +41,7 @@ from terminal.model import (
     Trade,
     Venue,
 )
+from terminal.venues.binance import parse_market as M
 from terminal.venues.binance.client import instrument_from_binance
 from terminal.venues.events import BalancesEvent, BookTickerEvent, OrderReport, ReportSource
 
@@ -126,11 +127,7 @@ def _d(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
-def _opt_positive(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    d = _d(value)
-    return d if d > 0 else None
+_opt_positive = M.opt_positive
 
 
 def order_type_to_wire(order_type: OrderType, post_only: bool) -> str:
@@ -154,156 +151,50 @@ def _type_tif(wire_type: str, wire_tif: str | None) -> tuple[OrderType, TimeInFo
 # ---------------------------------------------------------------------- market data
 
 
+# The shapes are shared with USDⓈ-M futures (parse_market); these bind the spot venue.
 def kline(msg: Mapping[str, Any]) -> Candle:
     """Stream ``kline`` event -> Candle; ``closed`` is ``k.x``, nothing else."""
-    k = msg["k"]
-    return Candle(
-        venue=VENUE,
-        symbol=k["s"],
-        interval=k["i"],
-        open_time=int(k["t"]),
-        close_time=int(k["T"]),
-        open=float(k["o"]),
-        high=float(k["h"]),
-        low=float(k["l"]),
-        close=float(k["c"]),
-        volume=float(k["v"]),
-        quote_volume=float(k["q"]),
-        trades=int(k["n"]),
-        closed=k["x"] is True,
-    )
+    return M.kline(VENUE, msg)
 
 
 def rest_kline(row: list[Any], symbol: str, interval: str, now_ms: int) -> Candle:
-    """``GET /api/v3/klines`` row -> Candle; closed once its close time is past ``now_ms``
-    (venue clock): REST carries no flag, and the last row may still be forming."""
-    close_time = int(row[6])
-    return Candle(
-        venue=VENUE,
-        symbol=symbol,
-        interval=interval,
-        open_time=int(row[0]),
-        close_time=close_time,
-        open=float(row[1]),
-        high=float(row[2]),
-        low=float(row[3]),
-        close=float(row[4]),
-        volume=float(row[5]),
-        quote_volume=float(row[7]),
-        trades=int(row[8]),
-        closed=close_time < now_ms,
-    )
+    """``GET /api/v3/klines`` row -> Candle, closed once its close time is past ``now_ms``."""
+    return M.rest_kline(VENUE, row, symbol, interval, now_ms)
 
 
 def trade(msg: Mapping[str, Any]) -> Trade:
-    """Stream ``trade`` -> Trade (``m`` buyer is maker -> the taker sold)."""
-    return Trade(
-        venue=VENUE,
-        symbol=msg["s"],
-        trade_id=int(msg["t"]),
-        price=_d(msg["p"]),
-        qty=_d(msg["q"]),
-        taker_side=Side.SELL if msg["m"] else Side.BUY,
-        ts=int(msg["T"]),
-    )
+    return M.trade(VENUE, msg)
 
 
 def agg_trade(msg: Mapping[str, Any]) -> Trade:
-    """Stream ``aggTrade`` -> Trade keyed by the aggregate id ``a``."""
-    return Trade(
-        venue=VENUE,
-        symbol=msg["s"],
-        trade_id=int(msg["a"]),
-        price=_d(msg["p"]),
-        qty=_d(msg["q"]),
-        taker_side=Side.SELL if msg["m"] else Side.BUY,
-        ts=int(msg["T"]),
-    )
+    return M.agg_trade(VENUE, msg)
 
 
 def rest_trade(row: Mapping[str, Any], symbol: str) -> Trade:
     """``GET /api/v3/trades`` / ``historicalTrades`` row."""
-    return Trade(
-        venue=VENUE,
-        symbol=symbol,
-        trade_id=int(row["id"]),
-        price=_d(row["price"]),
-        qty=_d(row["qty"]),
-        taker_side=Side.SELL if row["isBuyerMaker"] else Side.BUY,
-        ts=int(row["time"]),
-    )
+    return M.rest_trade(VENUE, row, symbol)
 
 
 def rest_agg_trade(row: Mapping[str, Any], symbol: str) -> Trade:
-    """``GET /api/v3/aggTrades`` row."""
-    return Trade(
-        venue=VENUE,
-        symbol=symbol,
-        trade_id=int(row["a"]),
-        price=_d(row["p"]),
-        qty=_d(row["q"]),
-        taker_side=Side.SELL if row["m"] else Side.BUY,
-        ts=int(row["T"]),
-    )
+    return M.rest_agg_trade(VENUE, row, symbol)
 
 
 def book_ticker(msg: Mapping[str, Any]) -> BookTickerEvent:
     """Stream ``bookTicker`` (spot has no event time; 0 then)."""
-    return BookTickerEvent(
-        venue=VENUE,
-        symbol=msg["s"],
-        bid=_d(msg["b"]),
-        bid_qty=_d(msg["B"]),
-        ask=_d(msg["a"]),
-        ask_qty=_d(msg["A"]),
-        ts=int(msg.get("E") or msg.get("T") or 0),
-    )
+    return M.book_ticker(VENUE, msg)
 
 
 def rest_book_ticker(row: Mapping[str, Any]) -> BookTickerEvent:
-    return BookTickerEvent(
-        venue=VENUE,
-        symbol=row["symbol"],
-        bid=_d(row["bidPrice"]),
-        bid_qty=_d(row["bidQty"]),
-        ask=_d(row["askPrice"]),
-        ask_qty=_d(row["askQty"]),
-        ts=0,
-    )
+    return M.rest_book_ticker(VENUE, row)
 
 
 def ticker_24h(msg: Mapping[str, Any]) -> Ticker:
-    """Stream ``24hrTicker`` -> Ticker."""
-    return Ticker(
-        venue=VENUE,
-        symbol=msg["s"],
-        last=_d(msg["c"]),
-        bid=_opt_positive(msg.get("b")),
-        ask=_opt_positive(msg.get("a")),
-        open_24h=_d(msg["o"]),
-        high_24h=_d(msg["h"]),
-        low_24h=_d(msg["l"]),
-        volume_24h=_d(msg["v"]),
-        quote_volume_24h=_d(msg["q"]),
-        ts=int(msg["E"]),
-    )
+    return M.ticker_24h(VENUE, msg)
 
 
 def rest_ticker_24h(row: Mapping[str, Any]) -> Ticker:
     """``GET /api/v3/ticker/24hr`` row."""
-    return Ticker(
-        venue=VENUE,
-        symbol=row["symbol"],
-        last=_d(row["lastPrice"]),
-        bid=_opt_positive(row.get("bidPrice")),
-        ask=_opt_positive(row.get("askPrice")),
-        open_24h=_d(row["openPrice"]),
-        high_24h=_d(row["highPrice"]),
-        low_24h=_d(row["lowPrice"]),
-        volume_24h=_d(row["volume"]),
-        quote_volume_24h=_d(row["quoteVolume"]),
-        ts=int(row["closeTime"]),
-    )
+    return M.rest_ticker_24h(VENUE, row)
 
 
 def instruments(exchange_info: Mapping[str, Any], *, trading_only: bool = True) -> dict[str, Instrument]:
