@@ -4,8 +4,10 @@ demo    the simulator in-process (127.0.0.1, free port) with its generated crede
         the four markets' real adapters point at it (``Network.CUSTOM``).
 paper   real public market data (no keys), orders matched locally by ``PaperBroker``;
         ``paper_data=CUSTOM`` takes the data from an in-process simulator instead (offline).
-testnet / live   the venues' networks with API keys; the key store is not built yet, so these
-        refuse to start without credentials passed in ``AppConfig.credentials``.
+testnet / live   the venues' networks with API keys: ``AppConfig.credentials`` first, else the
+        key store (OS keyring or the unlocked encrypted key file, ``terminal.secrets``); a venue
+        without keys refuses to start and names the settings dialog. Live keys from the store
+        also need ``AppConfig.live_opt_in`` (set after the UI's explicit opt-in).
 
 Order of start: event bus -> engine -> adapters (start: clock + instruments) -> journal ->
 order manager -> user streams -> market streams -> candle history. ``stop()``
@@ -88,6 +90,10 @@ class AppConfig:
     paper_data: Network = Network.LIVE
     sim_history_days: int = 1  # demo: 1m history the simulator generates
     sim_seed: int = 1
+    keystore: Any = None  # terminal.secrets.KeyStore for testnet/live keys; None: default_keystore()
+    # Live keys from the key store are used only after the user's explicit opt-in (the UI's
+    # LiveOptIn dialog sets this): keys merely being stored must never start live trading.
+    live_opt_in: bool = False
 
 
 def adapter_class(venue: Venue) -> type[VenueAdapter]:
@@ -181,13 +187,49 @@ class App:
             return self.sim.url, dict.fromkeys(cfg.venues, key)
         if cfg.mode is Mode.PAPER:
             return None, {}
-        missing = [v for v in cfg.venues if v not in cfg.credentials]
-        if missing:
+        return None, self._stored_credentials()
+
+    def _stored_credentials(self) -> dict[Venue, ApiCredentials]:
+        """testnet/live keys: the config's, else the key store's; every venue must have a pair."""
+        from terminal.secrets import KeyStoreError, NoKeyringBackend, VaultLocked, default_keystore
+
+        cfg = self.config
+        network = Network.TESTNET if cfg.mode is Mode.TESTNET else Network.LIVE
+        creds = {v: cfg.credentials[v] for v in cfg.venues if v in cfg.credentials}
+        problems: list[str] = []
+        store = cfg.keystore
+        if len(creds) < len(cfg.venues):
+            store = store or default_keystore()
+            for venue in cfg.venues:
+                if venue in creds:
+                    continue
+                try:
+                    found = store.load(venue, network)
+                except (NoKeyringBackend, VaultLocked):
+                    continue  # store.describe() below says which
+                except KeyStoreError as exc:  # the keyring itself failed (locked, D-Bus error)
+                    problems.append(str(exc))
+                    continue
+                if found is not None:
+                    creds[venue] = found
+        from_store = [v for v in creds if v not in cfg.credentials]
+        if cfg.mode is Mode.LIVE and from_store and not cfg.live_opt_in:
             raise AppError(
-                f"{cfg.mode} mode is not available yet without API keys (no key store yet); "
-                f"missing keys for {', '.join(missing)}. Use --mode demo or --mode paper."
+                f"live mode with the stored keys for {', '.join(from_store)} needs the explicit live "
+                "opt-in (the terminal's Go-live dialog, which names the venue and account); "
+                "use --mode demo, paper or testnet otherwise."
             )
-        return None, dict(cfg.credentials)
+        missing = [v for v in cfg.venues if v not in creds]
+        if missing:
+            # "... not available yet without API keys" is what scripts and tests look for.
+            where = store.describe() if store is not None else "the key store"
+            raise AppError(
+                f"{cfg.mode} mode is not available yet without API keys: no {network} keys for "
+                f"{', '.join(missing)} (key store: {where}). Add them in the settings dialog "
+                "(Settings → API keys), or use --mode demo or --mode paper."
+                + ("".join(f" [{p}]" for p in problems[:1]) if problems else "")
+            )
+        return creds
 
     async def _start_sim(self) -> None:
         from terminal.sim.exchange import SimConfig

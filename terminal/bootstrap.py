@@ -3,7 +3,9 @@
 Standard library only: this runs before anything is installed. Steps:
 
 1. On Debian/Ubuntu, install the system libraries Qt needs if they are missing (as root or
-   with passwordless sudo; otherwise say what is missing and how to install it, and go on).
+   with passwordless sudo; otherwise say what is missing and how to install it, and go on);
+   for ``test`` also gnome-keyring + dbus-x11 (the real Secret Service test) and binutils
+   (the PyInstaller build test).
 2. Create ``.venv`` in the repo root if needed and ``pip install -e .[test]`` into it, but
    only when pyproject.toml changed since the last successful install.
 3. ``run``: exec the ``terminal`` entry point (demo mode by default).
@@ -75,6 +77,14 @@ XCB_LIBS: dict[str, str] = {
 }
 # Without any display, a virtual X server lets the window run (xvfb-run -a terminal).
 HEADLESS_X_PACKAGES = ["xvfb", "xauth"]
+# Programs the test suite needs, program -> Debian package: the real Secret Service keyring
+# test (gnome-keyring on a private D-Bus session) and the frozen-build test (PyInstaller reads
+# binaries with objdump).
+TEST_TOOLS: dict[str, str] = {
+    "gnome-keyring-daemon": "gnome-keyring",
+    "dbus-run-session": "dbus-x11",  # dbus-x11 pulls in dbus-daemon, which has dbus-run-session
+    "objdump": "binutils",
+}
 
 
 def say(msg: str) -> None:
@@ -144,8 +154,9 @@ def _apt_install(packages: list[str], prefix: list[str]) -> bool:
     return True
 
 
-def ensure_system_libs(for_gui: bool) -> None:
-    """Install missing Qt runtime libraries when we can; never fatal (Qt may still work)."""
+def ensure_system_libs(for_gui: bool, for_tests: bool = False) -> None:
+    """Install missing Qt runtime libraries (and, for tests, ``TEST_TOOLS``) when we can;
+    never fatal (Qt may still work, and the tests that need a tool say so)."""
     if not sys.platform.startswith("linux") or os.environ.get("TERMINAL_BOOTSTRAP_SKIP_APT") == "1":
         return
     sonames = _known_sonames()
@@ -158,6 +169,9 @@ def ensure_system_libs(for_gui: bool) -> None:
         wanted.update(XCB_LIBS)
         packages += list(XCB_LIBS.values())
     missing = {so: pkg for so, pkg in wanted.items() if so not in sonames}
+    if for_tests:
+        missing.update({prog: pkg for prog, pkg in TEST_TOOLS.items() if not shutil.which(prog)})
+        packages += sorted(set(TEST_TOOLS.values()))
     no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     headless_x = for_gui and no_display and not shutil.which("xvfb-run")
     if not missing and not headless_x:
@@ -166,7 +180,7 @@ def ensure_system_libs(for_gui: bool) -> None:
         packages += HEADLESS_X_PACKAGES
     missing_pkgs = sorted(set(missing.values()) | (set(HEADLESS_X_PACKAGES) if headless_x else set()))
     if missing:
-        say("missing system libraries: " + ", ".join(sorted(missing)))
+        say("missing system libraries/programs: " + ", ".join(sorted(missing)))
     hint = "apt-get install -y --no-install-recommends " + " ".join(packages)
     if not _is_debian_like():
         say(f"not a Debian/Ubuntu system: install the equivalents of: {' '.join(missing_pkgs)}")
@@ -274,10 +288,10 @@ def ensure_installed() -> int:
     return 0
 
 
-def prepare(for_gui: bool) -> int:
+def prepare(for_gui: bool, for_tests: bool = False) -> int:
     if sys.version_info < MIN_PYTHON:
         return fail(f"Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ is required, this is {sys.version.split()[0]}")
-    ensure_system_libs(for_gui)
+    ensure_system_libs(for_gui, for_tests)
     return ensure_venv() or ensure_installed()
 
 
@@ -362,7 +376,7 @@ def _timeout_seconds() -> float:
 
 def cmd_test(args: list[str]) -> int:
     started = time.monotonic()
-    rc = prepare(for_gui=False)
+    rc = prepare(for_gui=False, for_tests=True)
     if rc:
         print(f"TEST SUMMARY: FAILED before running tests (setup error, exit {rc})", flush=True)
         return rc

@@ -1,6 +1,5 @@
-"""The single entry point: ``terminal sim ...``, ``terminal --headless --mode ...``.
-
-Plain ``terminal`` runs the demo simulator until the desktop UI exists.
+"""The single entry point: ``terminal`` (the desktop window, demo by default),
+``terminal --self-test [--screenshot PATH]``, ``terminal --headless --mode ...``, ``terminal sim ...``.
 """
 
 from __future__ import annotations
@@ -42,11 +41,10 @@ def _venues(text: str) -> tuple[Venue, ...]:
         )
 
 
-def _run_headless(args: argparse.Namespace) -> int:
-    from terminal.app import MARKETS, AppConfig, Mode, run_headless
-    from terminal.venues.base import Network
+def _sim_symbols_ok(args: argparse.Namespace, mode: object) -> bool:
+    """Demo (and paper on the simulator) can only stream what the simulator lists."""
+    from terminal.app import Mode
 
-    mode = Mode(args.mode)
     if mode is Mode.DEMO or (mode is Mode.PAPER and args.paper_data == "sim"):
         unknown = [s for s in args.symbols if s not in known_symbols()]
         if unknown:
@@ -54,7 +52,17 @@ def _run_headless(args: argparse.Namespace) -> int:
                 f"error: the demo exchange does not list {', '.join(unknown)}; known: {', '.join(known_symbols())}",
                 file=sys.stderr,
             )
-            return 2
+            return False
+    return True
+
+
+def _run_headless(args: argparse.Namespace) -> int:
+    from terminal.app import MARKETS, AppConfig, Mode, run_headless
+    from terminal.venues.base import Network
+
+    mode = Mode(args.mode or "demo")
+    if not _sim_symbols_ok(args, mode):
+        return 2
     config = AppConfig(
         mode=mode,
         venues=args.venue or MARKETS,
@@ -74,7 +82,12 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--headless", action="store_true", help="run the trading core without a UI (logs feeds and books)"
     )
-    parser.add_argument("--mode", default="demo", choices=["demo", "paper", "testnet", "live"])
+    parser.add_argument(
+        "--mode",
+        default=None,
+        choices=["demo", "paper", "testnet", "live"],
+        help="default: demo (the window offers the last session's mode, after asking)",
+    )
     parser.add_argument(
         "--venue",
         type=_venues,
@@ -92,6 +105,20 @@ def _build_parser() -> argparse.ArgumentParser:
         help="paper mode: public data from the live venues or from an in-process simulator",
     )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open the window in demo mode, wait for live candles and book levels, exit 0 (non-zero + reason otherwise)",
+    )
+    parser.add_argument(
+        "--screenshot", type=Path, default=None, help="with --self-test: save the window as PNG"
+    )
+    parser.add_argument(
+        "--self-test-timeout",
+        type=float,
+        default=60.0,
+        help="with --self-test: give up after this many seconds",
+    )
     sub = parser.add_subparsers(dest="command")
 
     sim = sub.add_parser("sim", help="run the local exchange simulator (Binance Spot/USDⓈ-M, Bybit v5)")
@@ -148,12 +175,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_sim(args)
     if args.headless:
         return _run_headless(args)
-    if args.mode != "demo":
-        print("error: the desktop UI is not built yet; add --headless to run this mode", file=sys.stderr)
+    if args.screenshot is not None and not args.self_test:
+        print("error: --screenshot goes with --self-test", file=sys.stderr)
         return 2
-    # The desktop UI arrives with its own issue; until then demo mode is the simulator.
-    print("The desktop UI is not built yet; starting the demo exchange simulator instead.", flush=True)
-    return _run_sim(_build_parser().parse_args(["sim", "--port", "0"]))
+    return _run_gui(args)
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from terminal.app import MARKETS, AppConfig, Mode
+    from terminal.venues.base import Network
+
+    try:
+        from terminal.ui.run import run_gui
+    except ImportError as exc:  # e.g. Qt system libraries missing
+        print(f"error: the desktop UI cannot load ({exc}); try --headless", file=sys.stderr)
+        return 2
+    mode = Mode.DEMO if args.self_test else Mode(args.mode or "demo")
+    if not _sim_symbols_ok(args, mode):
+        return 2
+    config = AppConfig(
+        mode=mode,
+        venues=args.venue or MARKETS,
+        symbols=args.symbols,
+        data_dir=args.data_dir,
+        paper_data=Network.CUSTOM if args.paper_data == "sim" else Network.LIVE,
+    )
+    return run_gui(
+        config,
+        self_test=args.self_test,
+        screenshot=args.screenshot,
+        timeout_s=args.self_test_timeout,
+        remember=args.mode is None,
+    )
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from terminal.model import (
     IllegalTransition,
     Instrument,
     InstrumentKind,
+    MarginMode,
     Order,
     OrderStatus,
     OrderType,
@@ -83,6 +84,7 @@ from terminal.venues.events import (
 
 __all__ = [
     "ADOPTED_ORIGIN",
+    "AmendFailed",
     "KillSwitchReport",
     "OrderChanged",
     "OrderIntent",
@@ -148,6 +150,16 @@ class RiskRejected(Exception):
         super().__init__(f"{order.client_id} rejected by risk: {verdict.reason}")
         self.order = order
         self.verdict = verdict
+
+
+class AmendFailed(Exception):
+    """An amend could not replace the order; the message says what happened to the original
+    (still live, filled, or canceled without a replacement)."""
+
+    def __init__(self, client_id: str, message: str, order: Order | None = None) -> None:
+        super().__init__(f"amend of {client_id}: {message}")
+        self.client_id = client_id
+        self.order = order  # the original as last known
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +486,126 @@ class OrderManager:
         update = OrderUpdate(order.client_id, status, self._clock_ms(), reason=why)
         forced = dataclasses.replace(current, status=status, reason=why, status_before_cancel=None)
         self._store(order.client_id, update, forced)
+
+    # ------------------------------------------------------------------ amend, leverage
+
+    async def amend(
+        self,
+        client_id: str,
+        *,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        qty: Decimal | None = None,
+    ) -> Order:
+        """Cancel-replace: cancel ``client_id`` and, only once the venue confirms the cancel and
+        no fill came in meanwhile, submit the replacement (new client id, same origin, reason
+        "amend of <old id>", through every check ``submit`` makes). ``qty`` is the new order's
+        quantity (default: what remained). Returns the replacement; raises ``AmendFailed`` when
+        nothing was placed (filled, cancel unconfirmed, fills during the cancel), or the
+        replacement's ``FilterRejected``/``RiskRejected``/``OrderRejected``."""
+        order = self.order(client_id)
+        if order is None:
+            raise KeyError(f"unknown order {client_id}")
+        if order.is_terminal:
+            raise AmendFailed(client_id, f"the order is already {order.status}", order)
+        record = self.journal.order_record(client_id)
+        intent = OrderIntent(
+            venue=order.venue,
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type,
+            qty=qty if qty is not None else order.remaining_qty,
+            price=price if price is not None else order.price,
+            stop_price=stop_price if stop_price is not None else order.stop_price,
+            tif=order.tif,
+            reduce_only=order.reduce_only,
+            post_only=order.post_only,
+            position_side=order.position_side,
+            origin=record.origin if record is not None else "manual",
+            reason=f"amend of {client_id}",
+            allow_duplicate=True,  # the original is gone by then; same terms are intended
+        )
+        detail = {
+            "client_id": client_id,
+            "price": intent.price,
+            "stop_price": intent.stop_price,
+            "qty": intent.qty,
+        }
+        # Refuse a replacement that breaks the filters while the original still works.
+        adapter = self.adapters[order.venue]
+        try:
+            if inst_qty_zero(adapter.instrument(order.symbol), intent.qty):
+                raise FilterRejected(
+                    order.venue,
+                    order.symbol,
+                    [FilterViolation(FilterName.LOT_SIZE, f"LOT_SIZE: quantity {intent.qty} rounds to 0")],
+                )
+            adapter.check_order(self.build_order(intent))
+        except FilterRejected as exc:
+            self.journal.audit(intent.origin, "amend_refused", {**detail, "reason": exc.venue_message})
+            raise
+        self.journal.audit(intent.origin, "amend_request", detail)
+        filled_before = order.filled_qty
+        canceled = await self.cancel(client_id)
+        if canceled.status is not OrderStatus.CANCELED:
+            why = (
+                "the order was filled before the cancel; nothing placed"
+                if canceled.status is OrderStatus.FILLED
+                else f"cancel not confirmed (order is {canceled.status}); nothing placed"
+            )
+            self.journal.audit(intent.origin, "amend_failed", {**detail, "reason": why})
+            raise AmendFailed(client_id, why, canceled)
+        if canceled.filled_qty > filled_before:
+            why = (
+                f"filled {canceled.filled_qty - filled_before} more while cancelling; "
+                "canceled, no replacement placed"
+            )
+            self.journal.audit(intent.origin, "amend_failed", {**detail, "reason": why})
+            raise AmendFailed(client_id, why, canceled)
+        try:
+            replacement = await self.submit(intent)
+        except Exception as exc:
+            self.journal.audit(
+                intent.origin, "amend_failed", {**detail, "reason": f"replacement refused: {exc}"}
+            )
+            raise
+        self.journal.audit(intent.origin, "amend", {**detail, "new_client_id": replacement.client_id})
+        return replacement
+
+    async def set_leverage(
+        self,
+        venue: Venue,
+        symbol: str,
+        leverage: Decimal,
+        *,
+        margin_mode: MarginMode | None = None,
+        actor: str = "manual",
+    ) -> None:
+        """Set ``symbol``'s leverage (and margin mode, where the adapter can) on ``venue``;
+        audited whether it worked or not."""
+        adapter = self.adapters[venue]
+        detail: dict[str, object] = {
+            "venue": venue,
+            "symbol": symbol,
+            "leverage": leverage,
+            "margin_mode": margin_mode,
+        }
+        try:
+            if not adapter.capabilities.leverage:
+                raise ValueError(f"{venue} has no leverage")
+            if leverage <= 0:
+                raise ValueError(f"leverage must be positive, got {leverage}")
+            if margin_mode is not None:
+                # Not every adapter exposes margin mode; Capabilities has no flag for it.
+                set_mode = getattr(adapter, "set_margin_mode", None)
+                if set_mode is None:
+                    raise ValueError(f"{venue}: margin mode cannot be set from this terminal")
+                await set_mode(symbol, margin_mode)
+            await adapter.set_leverage(symbol, leverage)
+        except Exception as exc:
+            self.journal.audit(actor, "set_leverage_failed", {**detail, "reason": str(exc)})
+            raise
+        self.journal.audit(actor, "set_leverage", detail)
 
     # ------------------------------------------------------------------ events
 

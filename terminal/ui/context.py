@@ -30,7 +30,9 @@ class Selection(QObject):
     interval_changed = Signal(str)  # candle interval, e.g. "1m"
     price_picked = Signal(object)  # Decimal: a price clicked in the book/chart, for the ticket
 
-    def __init__(self, venue: Venue, symbol: str, interval: str = "1m", parent: QObject | None = None) -> None:
+    def __init__(
+        self, venue: Venue, symbol: str, interval: str = "1m", parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._venue = venue
         self._symbol = symbol

@@ -29,7 +29,12 @@ UI_SYMBOL = "BTCUSDT"
 
 def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
     """Run ``coro`` on the qasync loop (Qt events are processed meanwhile)."""
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+    future = asyncio.ensure_future(asyncio.wait_for(coro, timeout), loop=loop)
+    future.add_done_callback(lambda _f: loop.stop())
+    loop.run_forever()
+    if not future.done():
+        raise RuntimeError("the loop stopped before the coroutine ended")
+    return future.result()
 
 
 def wait_until(
@@ -48,15 +53,50 @@ def wait_until(
 
 
 @pytest.fixture
-def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+def qloop(qapp: QApplication, monkeypatch: pytest.MonkeyPatch) -> Iterator[asyncio.AbstractEventLoop]:
+    """A qasync loop whose tasks always see it as their running loop.
+
+    Qt event passes outside the loop would step asyncio tasks with no running loop, and they
+    die with "no running event loop" (the simulator's publishers stop, feeds go stale, books
+    stay resyncing): qasync 0.28's ``run_forever`` processes events once more after clearing
+    the running loop, and pytest-qt calls ``processEvents()`` around every test phase. So the
+    loop stays registered as running between steps (as qasync itself does while it runs) and
+    pytest-qt's event processing happens with it registered.
+    """
+    from asyncio import events
+
+    import pytestqt.plugin
+
     qapp.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
+    run_forever = loop.run_forever
+
+    def forever() -> object:
+        try:
+            return run_forever()
+        finally:
+            events._set_running_loop(loop)  # for qasync's trailing processEvents()
+
+    def process_events() -> None:
+        if loop.is_closed() or loop.is_running():
+            qapp.processEvents()
+            return
+        events._set_running_loop(loop)
+        try:
+            qapp.processEvents()
+        finally:
+            events._set_running_loop(None)
+
+    monkeypatch.setattr(loop, "run_forever", forever)
+    monkeypatch.setattr(pytestqt.plugin, "_process_events", process_events)
     try:
         yield loop
     finally:
+        events._set_running_loop(None)
         loop.run_until_complete(asyncio.sleep(0))
         loop.run_until_complete(loop.shutdown_asyncgens())
+        events._set_running_loop(None)
         loop.close()
         asyncio.set_event_loop(None)
 
