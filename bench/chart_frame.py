@@ -14,9 +14,9 @@ cached  render again with nothing changed (median of R)
 each zoomed out (all bars in view) and on the last 200 bars; wall time (median and best) and
 the process CPU time of the frame (the wall time on a machine shared with other jobs includes
 waiting for a core). Targets: first and pan zoomed out
-<= 10 ms. finplot is a bench-only dependency (``pip install .[bench]``; it declares PyQt6 as a
-dependency: keep it out of the app venv with ``pip install --no-deps finplot pandas``, since
-pyqtgraph prefers PyQt6 when both bindings are installed). Last line: one JSON object.
+<= 10 ms. finplot is a bench-only dependency, installed without its own dependencies
+(``pip install --no-deps finplot pandas python-dateutil``): it declares PyQt6, and pyqtgraph
+prefers PyQt6 when both bindings are installed. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def main() -> None:
         try:
             fin = bench_finplot(app, d, args.reps)  # type: ignore[arg-type]
         except ImportError as exc:
-            print(f"finplot not available ({exc}); pip install .[bench]")
+            print(f"finplot not available ({exc}); pip install --no-deps finplot pandas python-dateutil")
     load = os.getloadavg()[0]
     print(
         f"{args.n:,} candles, {W}x{H}, median of {args.reps} (best; CPU time in brackets); load average {load:.2f}"

@@ -1,7 +1,9 @@
 """Composition root: build and run the headless trading core for one mode.
 
 demo    the simulator in-process (127.0.0.1, free port) with its generated credentials;
-        the four markets' real adapters point at it (``Network.CUSTOM``).
+        the four markets' real adapters point at it (``Network.CUSTOM``). ``AppConfig.sim_url``
+        instead connects to an already running simulator (``terminal sim``) with the keys in
+        ``AppConfig.credentials``: tests and power users whose simulator must outlive the App.
 paper   real public market data (no keys), orders matched locally by ``PaperBroker``;
         ``paper_data=CUSTOM`` takes the data from an in-process simulator instead (offline).
 testnet / live   the venues' networks with API keys: ``AppConfig.credentials`` first, else the
@@ -10,8 +12,9 @@ testnet / live   the venues' networks with API keys: ``AppConfig.credentials`` f
         also need ``AppConfig.live_opt_in`` (set after the UI's explicit opt-in).
 
 Order of start: event bus -> engine -> adapters (start: clock + instruments) -> journal ->
-order manager -> user streams -> market streams -> candle history. ``stop()``
-undoes it in reverse and is idempotent; a failure during start stops what was started.
+order manager + bracket manager (restored from the journal) -> user streams -> market streams
+-> candle history. ``stop()`` undoes it in reverse and is idempotent; a failure during start
+stops what was started. ``watch()`` adds a market to a running App (the symbol search).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import contextlib
 import importlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -94,6 +97,29 @@ class AppConfig:
     # Live keys from the key store are used only after the user's explicit opt-in (the UI's
     # LiveOptIn dialog sets this): keys merely being stored must never start live trading.
     live_opt_in: bool = False
+    # demo only: an already running simulator (e.g. ``terminal sim --api-key K --api-secret S``)
+    # instead of the in-process one; its keys go in ``credentials``. The simulator then outlives
+    # the App (restart tests, several terminals on one simulated exchange).
+    sim_url: str | None = None
+
+    def for_mode(self, mode: Mode, *, live_venue: Venue | None = None, keystore: Any = None) -> AppConfig:
+        """This (the user's start) config for a new session in ``mode``.
+
+        A journal per mode (a demo journal must never mix with a live one): an explicit data dir
+        gets a sub-directory per mode, none means ``default_data_dir(mode)``. Live trades exactly
+        the one venue the user opted in for (``live_venue``) and carries that opt-in.
+        """
+        live = mode is Mode.LIVE
+        if live and live_venue is None:
+            raise ValueError("a live session needs the venue the user opted in for")
+        return replace(
+            self,
+            mode=mode,
+            venues=(live_venue,) if live and live_venue is not None else self.venues,
+            data_dir=None if self.data_dir is None else self.data_dir / mode.value,
+            live_opt_in=live,
+            keystore=keystore if keystore is not None else self.keystore,
+        )
 
 
 def adapter_class(venue: Venue) -> type[VenueAdapter]:
@@ -116,9 +142,12 @@ class App:
         self.sim: Any = None  # terminal.sim.server.RunningSim in demo mode
         self.journal: Any = None
         self.oms: Any = None
+        self.brackets: Any = None  # terminal.trading.brackets.BracketManager, once the OMS exists
         self.data_dir = config.data_dir or default_data_dir(config.mode)
         self._started = False
         self._stopped = False
+        # (venue, symbol) -> its watch_market + track_candles; done ones are watched markets
+        self._watches: dict[tuple[Venue, str], asyncio.Future[None]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -145,6 +174,7 @@ class App:
 
         self.journal = Journal.open_in(self.data_dir)
         self.oms = self._build_oms()
+        self.brackets = self._build_brackets()
 
         await asyncio.gather(
             *(a.watch_user() for v, a in self.adapters.items() if self._has_account(v, creds))
@@ -164,6 +194,11 @@ class App:
                 for i in cfg.candle_intervals
             )
         )
+        loop = asyncio.get_running_loop()
+        for venue in self.adapters:
+            for symbol in cfg.symbols:
+                self._watches[(venue, symbol)] = done = loop.create_future()
+                done.set_result(None)
         log.info(
             "app started: mode=%s venues=%s symbols=%s data_dir=%s",
             cfg.mode,
@@ -178,6 +213,17 @@ class App:
     async def _network(self) -> tuple[str | None, Mapping[Venue, ApiCredentials]]:
         """Where the adapters connect and with which keys."""
         cfg = self.config
+        if cfg.mode is Mode.DEMO and cfg.sim_url is not None:
+            missing = [v for v in cfg.venues if v not in cfg.credentials]
+            if missing:
+                raise AppError(
+                    f"demo mode against the simulator at {cfg.sim_url} needs its API key in "
+                    f"AppConfig.credentials (missing for {', '.join(missing)})"
+                )
+            log.info("demo exchange simulator (external) at %s", cfg.sim_url)
+            return cfg.sim_url.rstrip("/"), {v: cfg.credentials[v] for v in cfg.venues}
+        if cfg.sim_url is not None:
+            raise AppError(f"sim_url is for demo mode only, not {cfg.mode}")
         if cfg.mode is Mode.DEMO or (cfg.mode is Mode.PAPER and cfg.paper_data is Network.CUSTOM):
             await self._start_sim()
             if cfg.mode is Mode.PAPER:
@@ -278,11 +324,61 @@ class App:
         risk = RiskManager(RiskLimits(), self.journal)
         return OrderManager(self.journal, self.adapters, risk, self.bus)
 
+    def _build_brackets(self) -> Any:
+        """The one BracketManager (the ticket, and later strategies, place brackets through it):
+        the unfinished brackets in the journal are rebuilt and driven again."""
+        from terminal.trading.brackets import BracketManager
+
+        manager = BracketManager(self.oms, self.bus)
+        restored = manager.restore()
+        if restored:
+            log.info("restored %d open bracket(s)/OCO(s) from the journal", len(restored))
+        return manager
+
+    # ------------------------------------------------------------------ markets
+    async def watch(self, venue: Venue, symbol: str) -> None:
+        """Stream ``symbol`` on ``venue`` as well: book, trades, ticker and the configured candle
+        intervals with history. Idempotent (a second call waits for the first); a failed watch
+        raises and may be retried."""
+        if self.oms is None:
+            raise AppError("the app is not running")
+        adapter = self.adapters.get(venue)
+        if adapter is None:
+            raise AppError(f"{venue} is not part of this session ({', '.join(self.adapters)})")
+        key = (venue, symbol.strip().upper())
+        pending = self._watches.get(key)
+        if pending is None:
+            pending = self._watches[key] = asyncio.ensure_future(self._watch(adapter, *key))
+
+            def forget_failure(f: asyncio.Future[None]) -> None:
+                if (f.cancelled() or f.exception() is not None) and self._watches.get(key) is f:
+                    del self._watches[key]
+
+            pending.add_done_callback(forget_failure)
+        await asyncio.shield(pending)  # a caller giving up must not cancel the others' watch
+
+    async def _watch(self, adapter: VenueAdapter, venue: Venue, symbol: str) -> None:
+        cfg = self.config
+        await adapter.watch_market(symbol, candles=cfg.candle_intervals)
+        await asyncio.gather(
+            *(self.engine.track_candles(venue, symbol, i, cfg.candle_history) for i in cfg.candle_intervals)
+        )
+        log.info("watching %s %s", venue, symbol)
+
+    def is_watched(self, venue: Venue, symbol: str) -> bool:
+        f = self._watches.get((venue, symbol))
+        return f is not None and f.done() and not f.cancelled() and f.exception() is None
+
     async def stop(self) -> None:
         """Stop everything that was started, newest first; safe to call twice."""
         if self._stopped:
             return
         self._stopped = True
+        for pending in self._watches.values():
+            pending.cancel()
+        brackets, self.brackets = self.brackets, None
+        if brackets is not None:
+            brackets.close()  # before the OMS: no bracket step may start on a closing OMS
         oms, self.oms = self.oms, None
         if oms is not None and hasattr(oms, "close"):
             with contextlib.suppress(Exception):

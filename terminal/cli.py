@@ -1,5 +1,9 @@
 """The single entry point: ``terminal`` (the desktop window, demo by default),
 ``terminal --self-test [--screenshot PATH]``, ``terminal --headless --mode ...``, ``terminal sim ...``.
+
+Headless live trading has no dialog to confirm in, so it needs the venue named and an explicit
+acknowledgement on the command line (``LIVE_FLAG``); without them it refuses before anything
+touches the network.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from pathlib import Path
 
 from terminal.model.enums import Venue
 from terminal.sim.instruments import DEFAULT_SYMBOLS, known_symbols
+
+LIVE_FLAG = "--i-understand-this-trades-real-money"
 
 
 def _symbols(text: str) -> tuple[str, ...]:
@@ -41,6 +47,15 @@ def _venues(text: str) -> tuple[Venue, ...]:
         )
 
 
+def _one_venue(text: str) -> Venue:
+    try:
+        return Venue(text.strip().lower())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown venue {text!r}; known: {', '.join(v.value for v in Venue)}"
+        ) from None
+
+
 def _sim_symbols_ok(args: argparse.Namespace, mode: object) -> bool:
     """Demo (and paper on the simulator) can only stream what the simulator lists."""
     from terminal.app import Mode
@@ -56,20 +71,55 @@ def _sim_symbols_ok(args: argparse.Namespace, mode: object) -> bool:
     return True
 
 
+def _live_refusal(args: argparse.Namespace, headless: bool) -> str | None:
+    """Why this command line may not trade live (None: it may, or it is not live)."""
+    live = args.mode == "live"
+    if not headless:
+        if args.live_venue is not None or args.live_ack:
+            return (
+                f"--live-venue and {LIVE_FLAG} are for --headless; the window asks in its "
+                "live opt-in dialog (which names the venue and account)"
+            )
+        return None
+    if not live:
+        if args.live_venue is not None or args.live_ack:
+            return f"--live-venue and {LIVE_FLAG} go with --mode live"
+        return None
+    if args.live_venue is None or not args.live_ack:
+        return (
+            "headless live mode trades real money with no confirmation dialog; it needs the venue "
+            f"and an explicit acknowledgement: --mode live --live-venue VENUE {LIVE_FLAG} "
+            "(or use --mode demo, paper or testnet)"
+        )
+    if args.venue is not None and args.venue != (args.live_venue,):
+        return "live mode trades exactly one venue: name it with --live-venue (not --venue)"
+    return None
+
+
 def _run_headless(args: argparse.Namespace) -> int:
     from terminal.app import MARKETS, AppConfig, Mode, run_headless
     from terminal.venues.base import Network
 
     mode = Mode(args.mode or "demo")
+    refusal = _live_refusal(args, headless=True)
+    if refusal is not None:  # before any App, adapter or key store exists: no network touched
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     if not _sim_symbols_ok(args, mode):
         return 2
+    live = mode is Mode.LIVE
     config = AppConfig(
         mode=mode,
-        venues=args.venue or MARKETS,
+        venues=(args.live_venue,) if live else args.venue or MARKETS,
         symbols=args.symbols,
         data_dir=args.data_dir,
         paper_data=Network.CUSTOM if args.paper_data == "sim" else Network.LIVE,
+        live_opt_in=live,  # the command line's explicit acknowledgement, checked above
     )
+    if live:
+        logging.getLogger(__name__).warning(
+            "LIVE trading on %s (acknowledged with %s)", args.live_venue, LIVE_FLAG
+        )
     try:
         return asyncio.run(run_headless(config, duration_s=args.duration))
     except KeyboardInterrupt:
@@ -86,7 +136,23 @@ def _build_parser() -> argparse.ArgumentParser:
         "--mode",
         default=None,
         choices=["demo", "paper", "testnet", "live"],
-        help="default: demo (the window offers the last session's mode, after asking)",
+        help=(
+            "default: demo (the window offers the last session's mode, after asking). live: the "
+            f"window asks in its opt-in dialog; --headless needs --live-venue VENUE {LIVE_FLAG}"
+        ),
+    )
+    parser.add_argument(
+        "--live-venue",
+        type=_one_venue,
+        default=None,
+        metavar="VENUE",
+        help="--headless --mode live: the one venue to trade with real money (its stored live keys)",
+    )
+    parser.add_argument(
+        LIVE_FLAG,
+        dest="live_ack",
+        action="store_true",
+        help="--headless --mode live: required; says you know orders go to the real exchange",
     )
     parser.add_argument(
         "--venue",
@@ -191,6 +257,10 @@ def _run_gui(args: argparse.Namespace) -> int:
         print(f"error: the desktop UI cannot load ({exc}); try --headless", file=sys.stderr)
         return 2
     mode = Mode.DEMO if args.self_test else Mode(args.mode or "demo")
+    refusal = _live_refusal(args, headless=False)
+    if refusal is not None:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     if not _sim_symbols_ok(args, mode):
         return 2
     config = AppConfig(

@@ -217,6 +217,11 @@ class Engine:
             self._schedule_backfill(key)  # live bars landed before the history did
         return series
 
+    def is_tracked(self, venue: Venue, symbol: str, interval: str) -> bool:
+        """Whether a candle series exists for this market and interval (``track_candles`` was
+        asked, or live bars of it arrived): the chart asks before tracking one itself."""
+        return CandleKey(venue, symbol, interval) in self.candles
+
     async def _load_history(self, key: CandleKey, series: CandleSeries) -> None:
         bars = await self._fetch(key, None, self._history.get(key, self._page_limit))
         if series.merge_backfill(bars):

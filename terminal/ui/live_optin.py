@@ -12,7 +12,6 @@ before the event loop runs, with "Start in demo" as the default answer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -29,12 +28,12 @@ from PySide6.QtWidgets import (
 
 from terminal.app import Mode
 from terminal.model import Venue
-from terminal.secrets import KeyStore, KeyStoreError, default_keystore
+from terminal.secrets import KeyStore, KeyStoreError
 from terminal.ui.fmt import venue_label
 from terminal.ui.theme import BUY_COLOR, MUTED, SELL_COLOR, WARN_COLOR
 from terminal.venues.base import Network
 
-__all__ = ["LiveOptIn", "ask_start_mode", "request_live_optin", "start_mode_box"]
+__all__ = ["LiveOptIn", "ask_start_mode", "start_mode_box"]
 
 log = logging.getLogger(__name__)
 
@@ -154,22 +153,6 @@ class LiveOptIn(QWidget):
             self._decided = True
             self.rejected.emit()
         super().closeEvent(event)
-
-
-def request_live_optin(window: QWidget, ctx: Any, done: Callable[[bool], None]) -> LiveOptIn:
-    """What the main window calls: opt-in for the selected venue; ``done(True)`` once accepted.
-
-    The key store is ``ctx.app.config.keystore`` when the app has one, else ``default_keystore()``.
-    """
-    app = getattr(ctx, "app", None)
-    keystore = getattr(getattr(app, "config", None), "keystore", None) or default_keystore()
-    dialog = LiveOptIn(keystore, ctx.selection.venue, parent=window)
-    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.accepted.connect(lambda _venue: done(True))
-    dialog.rejected.connect(lambda: done(False))
-    dialog.show()
-    dialog.raise_()
-    return dialog
 
 
 def start_mode_box(mode: Mode, parent: QWidget | None = None) -> tuple[QMessageBox, QPushButton]:

@@ -4,9 +4,11 @@
   in the middle. The layout is saved per user in ``<data dir>/layout.ini`` (QSettings, INI)
   when the window closes and restored when it opens; View > Reset layout goes back to the
   default arrangement.
-* Toolbar: venue, mode (switching asks the runner to restart the App; live needs the opt-in
-  dialog), symbol search (Ctrl+K), timeframe. They only change ``ctx.selection`` — panels
-  follow it themselves.
+* Toolbar: venue, mode, symbol search (Ctrl+K), timeframe. They only change ``ctx.selection``
+  — panels follow it themselves; a market the App does not stream yet is added with
+  ``App.watch``. Switching mode hands the runner the next session's ``AppConfig`` (derived from
+  the user's start config, ``AppConfig.for_mode``); live needs the ``LiveOptIn`` dialog first,
+  and its config trades only the venue opted in for, with the opt-in set.
 * One ``Refresher`` drives every panel at the display rate.
 * Actions that talk to the OMS (kill switch, cancel all, amend from the chart) run as tasks
   on the loop; a failing task is shown in the status bar and logged, never swallowed.
@@ -38,13 +40,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from terminal.app import Mode
+from terminal.app import AppConfig, Mode
 from terminal.engine.engine import Versions
 from terminal.model import OrderType, Side, TradingState, Venue
 from terminal.ui.context import UiContext
 from terminal.ui.panels import PANELS, DockArea, PlaceholderPanel, create_panel
 from terminal.ui.refresh import Refresher
-from terminal.ui.statusbar import FeedIndicators, KillSwitchButton, TradingStateLabel, venue_label
+from terminal.ui.statusbar import (
+    FeedIndicators,
+    KillSwitchButton,
+    NoticeLabel,
+    TradingStateLabel,
+    venue_label,
+)
 
 __all__ = ["DEFAULT_SIZE", "TIMEFRAMES", "MainWindow"]
 
@@ -66,7 +74,7 @@ _AREAS = {
     DockArea.BOTTOM: Qt.DockWidgetArea.BottomDockWidgetArea,
 }
 
-ModeSwitch = Callable[[Mode], None]
+Restart = Callable[[AppConfig], None]  # the runner ends this session and starts one with that config
 
 
 class MainWindow(QMainWindow):
@@ -78,13 +86,18 @@ class MainWindow(QMainWindow):
         ctx: UiContext,
         *,
         layout_path: Path | None = None,
-        on_mode_change: ModeSwitch | None = None,
+        on_restart: Restart | None = None,
+        base_config: AppConfig | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.layout_path = layout_path or ctx.app.data_dir / "layout.ini"
-        self.on_mode_change = on_mode_change
+        self.on_restart = on_restart
+        # The user's start config: every mode's session config derives from it (not from this
+        # session's, which for live holds only the one opted-in venue).
+        self.base_config: AppConfig = base_config or ctx.app.config
+        self.live_optin: QWidget | None = None  # the open LiveOptIn dialog
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -251,6 +264,8 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
+        self.notice = NoticeLabel(bar)
+        bar.addPermanentWidget(self.notice)
         self.feed_indicators = FeedIndicators(self.ctx.app.config.venues, bar)
         self.trading_state = TradingStateLabel(bar)
         self.kill_button = KillSwitchButton(bar)
@@ -331,6 +346,8 @@ class MainWindow(QMainWindow):
         self.kill_button.setEnabled(True)
         self._refresh_symbols()
         self.statusBar().showMessage(f"{self.ctx.mode.value} mode running", 5000)
+        sel = self.ctx.selection
+        self._ensure_watched(sel.venue, sel.symbol)
         for refresher in self.refreshers:
             refresher.tick(force=True)
         self.update_status()
@@ -406,9 +423,6 @@ class MainWindow(QMainWindow):
             error = "type a symbol, e.g. BTCUSDT"
         elif symbol not in self._instruments(venue):
             error = f"{symbol} is not listed on {venue_label(venue)}"
-        elif self._started and symbol not in self.ctx.app.config.symbols:
-            streamed = ", ".join(self.ctx.app.config.symbols)
-            error = f"{symbol} is not streamed in this session (streaming {streamed}; start with --symbols)"
         self.symbol_search.setProperty("invalid", error is not None)
         self.symbol_search.style().unpolish(self.symbol_search)
         self.symbol_search.style().polish(self.symbol_search)
@@ -419,8 +433,21 @@ class MainWindow(QMainWindow):
             return False
         self.symbol_search.setToolTip("")
         self.symbol_search.setText(symbol)
-        self.ctx.selection.set_market(venue, symbol)
+        self.ctx.selection.set_market(venue, symbol)  # -> _on_selection_changed: watched if new
         return True
+
+    def _ensure_watched(self, venue: Venue, symbol: str) -> None:
+        """Stream a market the session did not start with (symbol search, venue switch)."""
+        app = self.ctx.app
+        if not self._started or self._closing or symbol not in self._instruments(venue):
+            return
+        is_watched = getattr(app, "is_watched", None)
+        if is_watched is None or is_watched(venue, symbol):
+            return
+        where = f"{symbol} on {venue_label(venue)}"
+        self.statusBar().showMessage(f"subscribing to {where}…", 5000)
+        log.info("symbol search: subscribing to %s", where)
+        self.spawn(app.watch(venue, symbol), f"streaming {where}")
 
     def focus_symbol_search(self) -> None:
         self.symbol_search.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -432,6 +459,7 @@ class MainWindow(QMainWindow):
         self.venue_combo.blockSignals(False)
         self.symbol_search.setText(symbol)
         self._refresh_symbols()
+        self._ensure_watched(venue, symbol)
 
     def _on_interval_changed(self, interval: str) -> None:
         if self.timeframe_combo.currentText() != interval:
@@ -441,39 +469,89 @@ class MainWindow(QMainWindow):
         mode = Mode(self.mode_combo.itemData(index))
         if mode is self.ctx.mode:
             return
-        self._revert_mode_combo()  # shows the running mode until the switch really happens
-        if self.on_mode_change is None:
+        if self.on_restart is None:
+            self._revert_mode_combo()
             self._show_message(QMessageBox.Icon.Information, "Mode", "Switching mode is not available here.")
             return
         if mode is Mode.LIVE:
-            self._request_live(mode)
+            self.request_live()  # the combo shows "live" while the opt-in dialog asks
             return
-        self._switch_mode(mode)
+        self._revert_mode_combo()  # shows the running mode until the switch really happens
+        self._restart(self.base_config.for_mode(mode))
 
     def _revert_mode_combo(self) -> None:
         self.mode_combo.blockSignals(True)
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(self.ctx.mode.value))
         self.mode_combo.blockSignals(False)
 
-    def _request_live(self, mode: Mode) -> None:
-        try:
-            from terminal.ui import live_optin
-        except ImportError:
-            live_optin = None
-        opener = getattr(live_optin, "request_live_optin", None)
-        if opener is None:
-            msg = "Live mode needs the live opt-in dialog, which is not available in this build."
-            log.warning("mode switch refused: %s", msg)
-            self._show_message(QMessageBox.Icon.Warning, "Live mode", msg)
-            return
-        # Non-modal: the dialog calls back with True once the user has opted in.
-        opener(self, self.ctx, lambda ok: self._switch_mode(mode) if ok else None)
+    def _keystore(self) -> Any:
+        """The process's one key store (an unlocked key file stays unlocked for the live App)."""
+        keystore = self.ctx.app.config.keystore or self.base_config.keystore
+        if keystore is None:
+            from terminal.secrets import default_keystore
 
-    def _switch_mode(self, mode: Mode) -> None:
-        log.info("switching to %s mode (restarting the app)", mode.value)
-        self.statusBar().showMessage(f"switching to {mode.value} mode…")
-        assert self.on_mode_change is not None
-        self.on_mode_change(mode)
+            keystore = default_keystore()
+        return keystore
+
+    def request_live(self, venue: Venue | None = None) -> QWidget | None:
+        """Ask for the live opt-in (non-modal) for ``venue`` (default: the selected one); once
+        accepted the runner restarts in live mode on that venue only. Declining keeps this mode."""
+        venue = venue or self.ctx.selection.venue
+        if self.on_restart is None:
+            self._revert_mode_combo()
+            self._show_message(QMessageBox.Icon.Information, "Mode", "Switching mode is not available here.")
+            return None
+        if self.live_optin is not None:
+            self.live_optin.raise_()
+            return self.live_optin
+        try:
+            from terminal.ui.live_optin import LiveOptIn
+        except ImportError as exc:
+            msg = f"Live mode needs the live opt-in dialog, which is not available in this build ({exc})."
+            log.warning("mode switch refused: %s", msg)
+            self._revert_mode_combo()
+            self._show_message(QMessageBox.Icon.Warning, "Live mode", msg)
+            return None
+        keystore = self._keystore()
+        self.mode_combo.blockSignals(True)
+        self.mode_combo.setCurrentIndex(self.mode_combo.findData(Mode.LIVE.value))
+        self.mode_combo.blockSignals(False)
+        dialog = LiveOptIn(keystore, venue, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda v: self._live_accepted(v, keystore))
+        dialog.rejected.connect(self._live_declined)
+        self.live_optin = dialog
+        self.statusBar().showMessage(f"live mode on {venue_label(venue)}: waiting for the opt-in…")
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    def _live_accepted(self, venue: Venue, keystore: Any) -> None:
+        self.live_optin = None
+        self._restart(self.base_config.for_mode(Mode.LIVE, live_venue=venue, keystore=keystore))
+
+    def _live_declined(self) -> None:
+        self.live_optin = None
+        if self._closing:
+            return
+        self._revert_mode_combo()
+        msg = f"live mode not started: staying in {self.ctx.mode.value} mode"
+        log.info("%s", msg)
+        self.statusBar().showMessage(msg, 8000)
+
+    def _restart(self, config: AppConfig) -> None:
+        log.info("switching to %s mode (restarting the app)", config.mode.value)
+        self.statusBar().showMessage(f"switching to {config.mode.value} mode…")
+        assert self.on_restart is not None
+        self.on_restart(config)
+
+    def show_warning(self, message: str, summary: str | None = None) -> None:
+        """A problem the user should know about that does not stop anything (e.g. a broken
+        preferences file): logged (the Log panel) and kept in the status bar (``summary``, the
+        message in its tooltip) until clicked away."""
+        log.warning("%s", message)
+        self.notice.show_notice(message, summary)
+        self.statusBar().showMessage(f"warning: {message}", 15000)
 
     def open_settings(self) -> QWidget | None:
         """The API-key settings dialog (non-modal), for the selected venue."""
@@ -655,6 +733,8 @@ class MainWindow(QMainWindow):
         for refresher in self.refreshers:
             refresher.stop()
         self._status_timer.stop()
+        if self.live_optin is not None:
+            self.live_optin.close()  # a "no": nothing may restart a closing window's session
         for task in list(self.tasks):
             task.cancel()
         log_panel = self.panels.get("log")

@@ -5,8 +5,13 @@ the window must not stop the loop mid-future), no modal ``exec()`` inside corout
 
 A session = one App + one MainWindow. The window is shown at once in a "starting…" state and
 the App starts behind it, so something is on screen within a second. Switching mode in the
-toolbar ends the session and starts a new one in that mode (its own data dir); closing the
-window stops the App (journal closed) and ends the process.
+toolbar ends the session and starts a new one with the config the window hands over (its own
+data dir per mode, ``AppConfig.for_mode``); closing the window stops the App (journal closed)
+and ends the process.
+
+Live is never started by a mode name alone: ``--mode live`` or a remembered (and confirmed)
+live mode starts a demo session that opens the ``LiveOptIn`` dialog at once; only its "Go
+live" restarts in live (``live_opt_in=True``, the one venue named, the shared key store).
 
 ``--self-test`` opens a demo session in a throw-away data dir, waits for candles on the chart
 and levels in the book, optionally saves a screenshot, and exits 0 — non-zero with a reason on
@@ -30,7 +35,8 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from terminal.app import App, AppConfig, AppError, Mode, default_data_dir
+from terminal.app import App, AppConfig, AppError, Mode
+from terminal.model import Venue
 from terminal.ui.context import Selection, UiContext
 from terminal.ui.main_window import DEFAULT_SIZE, MainWindow
 from terminal.venues.errors import VenueError
@@ -57,7 +63,7 @@ class SelfTestResult:
 
 @dataclass(slots=True)
 class _Outcome:
-    next_mode: Mode | None = None  # set when the user switched mode: start a new session
+    next_config: AppConfig | None = None  # set when the user switched mode: start a new session
 
 
 def run_gui(
@@ -193,31 +199,47 @@ async def _start_app(app: App, window: MainWindow) -> bool:
 
 
 async def _run_sessions(config: AppConfig, remembered: _Remembered | None = None) -> int:
-    explicit_dir = config.data_dir
+    base = config  # the user's start config: each mode's config derives from it
+    pending_live: Venue | None = None
+    if config.mode is Mode.LIVE and not config.live_opt_in:
+        # Demo until the user opts in for a named venue (the dialog opens with the window).
+        last = remembered.prefs.last_venue if remembered is not None else None
+        pending_live = last if last in config.venues else config.venues[0]
+        config = dataclasses.replace(config, mode=Mode.DEMO)
+        log.info("live mode asked for: starting in demo until the live opt-in for %s", pending_live)
+    notice = remembered.store.warning if remembered is not None else None
     while True:
-        outcome = await _session(config, remembered)
-        if outcome.next_mode is None:
+        outcome = await _session(config, remembered, base, pending_live=pending_live, notice=notice)
+        if outcome.next_config is None:
             return 0
-        mode = outcome.next_mode
-        # A journal per mode: a demo journal must never mix with a live one.
-        data_dir = default_data_dir(mode) if explicit_dir is None else explicit_dir / mode.value
-        config = dataclasses.replace(config, mode=mode, data_dir=data_dir)
+        config, pending_live, notice = outcome.next_config, None, None
 
 
-async def _session(config: AppConfig, remembered: _Remembered | None = None) -> _Outcome:
+async def _session(
+    config: AppConfig,
+    remembered: _Remembered | None = None,
+    base: AppConfig | None = None,
+    *,
+    pending_live: Venue | None = None,
+    notice: str | None = None,
+) -> _Outcome:
     app = App(config)
     ctx = UiContext(app, _selection(config, remembered))
     done = asyncio.Event()
     outcome = _Outcome()
 
-    def switch(mode: Mode) -> None:
-        outcome.next_mode = mode
+    def restart(next_config: AppConfig) -> None:
+        outcome.next_config = next_config
         done.set()
 
-    window = MainWindow(ctx, on_mode_change=switch)
+    window = MainWindow(ctx, on_restart=restart, base_config=base or config)
     window.closed.connect(done.set)
     window.show()
+    if notice:
+        window.show_warning(notice, "preferences file: defaults used (hover for why)")
     await asyncio.sleep(0.05)  # paint the "starting…" window before the App's work begins
+    if pending_live is not None:
+        window.request_live(pending_live)
     with _Stop(done):
         start = asyncio.ensure_future(_start_app(app, window))
         await done.wait()
@@ -227,7 +249,8 @@ async def _session(config: AppConfig, remembered: _Remembered | None = None) -> 
                 await start
     started = start.done() and not start.cancelled() and start.result()  # never raises: see _start_app
     # Remember a mode only once it has really run; a mode switch remembers the new one.
-    _save_prefs(remembered, outcome.next_mode or (config.mode if started else Mode.DEMO), ctx.selection)
+    next_mode = outcome.next_config.mode if outcome.next_config is not None else None
+    _save_prefs(remembered, next_mode or (config.mode if started else Mode.DEMO), ctx.selection)
     if window.isVisible():
         window.close()  # saves the layout, stops timers
     await app.stop()

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from terminal.model import FeedState, FeedStatus, TradingState, Venue
@@ -26,6 +27,7 @@ __all__ = [
     "FeedIndicator",
     "FeedIndicators",
     "KillSwitchButton",
+    "NoticeLabel",
     "TradingStateLabel",
     "venue_label",
     "venue_short",
@@ -223,3 +225,34 @@ class KillSwitchButton(QPushButton):
         self.setObjectName("killSwitch")
         self.setToolTip("Halt trading, cancel every open order and flatten every position (Ctrl+Shift+K)")
         self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+
+class NoticeLabel(QLabel):
+    """A warning that must not vanish with the next status message (e.g. a broken preferences
+    file): ``⚠ <summary>`` in amber, the whole text in the tooltip; a click dismisses it."""
+
+    MAX_CHARS = 70
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("notice")
+        self.message = ""
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setTextFormat(Qt.TextFormat.PlainText)  # file paths and error text, never markup
+        self.setStyleSheet(f"color: {WARN_COLOR};")
+        self.hide()
+
+    def show_notice(self, message: str, summary: str | None = None) -> None:
+        """``summary``: a few words for the bar (default: the message, elided)."""
+        self.message = message
+        short = summary or message
+        if len(short) > self.MAX_CHARS:
+            short = short[: self.MAX_CHARS - 1] + "…"
+        self.setText(f"⚠ {short}")
+        self.setToolTip(f"{message}\n(click to dismiss)")
+        self.show()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.message = ""
+        self.hide()
+        event.accept()

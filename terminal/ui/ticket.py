@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -276,27 +275,14 @@ def parse_decimal(text: str) -> Decimal | None:
     return value
 
 
-# ---------------------------------------------------------------------- brackets per OMS
-
-_BRACKETS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+# ---------------------------------------------------------------------- brackets
 
 
 def bracket_manager(ctx: UiContext) -> Any:
-    """The app's BracketManager (``app.brackets`` when the app builds one), else one per OMS,
-    restored from the journal when first made."""
-    existing = getattr(ctx.app, "brackets", None)
-    if existing is not None:
-        return existing
-    oms = ctx.oms
-    if oms is None:
-        return None
-    manager = _BRACKETS.get(oms)
-    if manager is None:
-        from terminal.trading.brackets import BracketManager
-
-        manager = _BRACKETS[oms] = BracketManager(oms, ctx.app.bus)
-        manager.restore()
-    return manager
+    """The app's BracketManager: ``App`` builds it with the OMS and restores the open brackets
+    from the journal (one manager per OMS, so a restart picks up what the ticket placed); None
+    while the app is not running."""
+    return getattr(ctx.app, "brackets", None)
 
 
 # ---------------------------------------------------------------------- the panel
@@ -762,7 +748,7 @@ class OrderTicketPanel(QWidget):
         sel = self.ctx.selection
         manager = bracket_manager(self.ctx)
         if manager is None:
-            raise RuntimeError("no order manager")
+            raise RuntimeError("brackets need the trading core, which is not running")
         tp = next(o for o in plan.orders if o.role == "take-profit")
         sl = next(o for o in plan.orders if o.role == "stop-loss")
         assert tp.price is not None and sl.stop_price is not None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from terminal.app import MARKETS
+from terminal.cli import LIVE_FLAG
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,12 +77,77 @@ def test_headless_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "shutting down" in rest and "app stopped" in rest and "Traceback" not in rest
 
 
-def test_live_mode_without_keys_is_refused_clearly(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "terminal", "--headless", "--mode", "live", "--data-dir", str(tmp_path)],
+# The CLI under an audit hook that ends the process on any socket connect or name lookup: a
+# refusal must come before the App, an adapter or the key store touches the network.
+_NO_NETWORK = """
+import runpy, sys
+def hook(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname"):
+        sys.stderr.write(f"NETWORK ACCESS: {event} {args!r}\\n")
+        sys.stderr.flush()
+        import os
+        os._exit(99)
+sys.addaudithook(hook)
+sys.argv = ["terminal", *sys.argv[1:]]
+runpy.run_module("terminal", run_name="__main__")
+"""
+
+
+def _offline_terminal(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",  # never the user's keyring
+        "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", _NO_NETWORK, "--headless", "--data-dir", str(tmp_path / "data"), *args],
         capture_output=True,
         text=True,
         timeout=30,
+        env=env,
     )
-    assert out.returncode == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--mode", "live"),
+        ("--mode", "live", "--live-venue", "binance_spot"),  # no acknowledgement
+        ("--mode", "live", LIVE_FLAG),  # no venue
+    ],
+)
+def test_headless_live_without_the_explicit_flag_is_refused_offline(tmp_path: Path, args) -> None:
+    out = _offline_terminal(tmp_path, *args)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "NETWORK ACCESS" not in out.stderr
+    assert "headless live mode trades real money" in out.stderr
+    assert f"--live-venue VENUE {LIVE_FLAG}" in out.stderr  # says what to type
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "data").exists()  # no journal: nothing started
+
+
+def test_live_flags_belong_to_headless_live(tmp_path: Path) -> None:
+    out = _offline_terminal(tmp_path, "--mode", "demo", "--live-venue", "bybit_spot", LIVE_FLAG)
+    assert out.returncode == 2 and "go with --mode live" in out.stderr, out.stderr
+    two_venues = ("--venue", "binance_spot,bybit_spot", "--live-venue", "bybit_spot", LIVE_FLAG)
+    out = _offline_terminal(tmp_path, "--mode", "live", *two_venues)
+    assert out.returncode == 2 and "exactly one venue" in out.stderr, out.stderr
+    assert "NETWORK ACCESS" not in out.stderr
+
+
+def test_headless_live_with_the_flag_and_no_keys_says_so(tmp_path: Path) -> None:
+    out = _offline_terminal(tmp_path, "--mode", "live", "--live-venue", "bybit_linear", LIVE_FLAG)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "NETWORK ACCESS" not in out.stderr  # no keys: it stops before connecting
     assert "live mode is not available yet without API keys" in out.stderr
+    assert "bybit_linear" in out.stderr and "binance" not in out.stderr.split("without API keys")[1]
+    assert "LIVE trading on bybit_linear" in out.stderr  # the acknowledgement is logged
+
+
+def test_help_documents_the_live_flag() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "terminal", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0
+    assert LIVE_FLAG in out.stdout and "--live-venue" in out.stdout

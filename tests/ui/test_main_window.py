@@ -4,6 +4,7 @@ kill switch — real widgets (offscreen), real simulator over loopback sockets."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
@@ -14,7 +15,7 @@ import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from terminal.app import App, Mode
+from terminal.app import App, AppConfig, Mode
 from terminal.model import OrderType, Side, TradingState, Venue
 from terminal.sim.faults import StreamFault
 from terminal.trading.oms import OrderIntent
@@ -234,27 +235,24 @@ def test_log_panel_shows_log_records(window: MainWindow, qloop) -> None:
     assert "order <b>rejected</b>: min notional" in log_panel.text()  # escaped, shown verbatim
 
 
-def test_mode_combo_asks_the_runner_to_restart_and_live_needs_the_opt_in(
-    window: MainWindow, monkeypatch
-) -> None:
-    from terminal.ui import live_optin
-
-    switched: list[Mode] = []
-    window.on_mode_change = switched.append
+def test_mode_combo_hands_the_runner_the_next_config(window: MainWindow) -> None:
+    restarts: list[AppConfig] = []
+    window.on_restart = restarts.append
     combo = window.mode_combo
     combo.setCurrentIndex(combo.findData("paper"))
     combo.activated.emit(combo.currentIndex())
-    assert switched == [Mode.PAPER]
+    (paper,) = restarts
+    base = window.ctx.app.config
+    assert paper == base.for_mode(Mode.PAPER)
+    assert paper.mode is Mode.PAPER and paper.venues == base.venues and not paper.live_opt_in
+    assert paper.data_dir == base.data_dir / "paper"  # a journal per mode
     assert combo.currentData() == "demo"  # shows the running mode until the restart happens
-
-    answers: list = []
-    monkeypatch.setattr(live_optin, "request_live_optin", lambda win, ctx, done: answers.append(done))
-    combo.activated.emit(combo.findData("live"))
-    assert switched == [Mode.PAPER] and len(answers) == 1  # nothing before the opt-in
-    answers[0](False)
-    assert switched == [Mode.PAPER]
-    answers[0](True)
-    assert switched == [Mode.PAPER, Mode.LIVE]
+    # live goes through the opt-in dialog first (tests/ui/test_live_flow.py): nothing restarts yet
+    combo.setCurrentIndex(combo.findData("live"))
+    combo.activated.emit(combo.currentIndex())
+    assert restarts == [paper] and window.live_optin is not None
+    window.live_optin.close()
+    assert combo.currentData() == "demo"
 
 
 def test_hotkeys_and_chart_actions_reach_the_ticket(window: MainWindow) -> None:
@@ -296,3 +294,56 @@ def test_logged_errors_reach_the_status_bar(window: MainWindow) -> None:
     logging.getLogger("terminal.trading.oms").error("reconcile of bybit_spot failed: timeout")
     window.update_status()
     assert window.statusBar().currentMessage() == "error: reconcile of bybit_spot failed: timeout (see Log)"
+
+
+def test_searching_a_symbol_the_session_does_not_stream_starts_streaming_it(
+    qloop, tmp_path: Path, qtbot
+) -> None:
+    """ETHUSDT is listed on the (external) simulator but the App started with BTCUSDT only."""
+    from terminal.venues.base import ApiCredentials
+    from tests.ui.conftest import demo_config
+    from tests.venues.binance_support import start_test_sim
+
+    sim = run(qloop, start_test_sim(generator=True, symbols=(UI_SYMBOL, "ETHUSDT")), 60)
+    c = sim.exchange.default_credentials
+    fut = Venue.BINANCE_USDM
+    config = dataclasses.replace(
+        demo_config(tmp_path / "data", venues=(fut,)),
+        symbols=(UI_SYMBOL,),
+        sim_url=sim.url,
+        credentials={fut: ApiCredentials(c.api_key, c.api_secret)},
+    )
+    app = App(config)
+    try:
+        run(qloop, app.start(), 60)
+        ctx = UiContext(app, Selection(fut, UI_SYMBOL))
+        win = MainWindow(ctx, layout_path=tmp_path / "layout.ini")
+        qtbot.addWidget(win)
+        win.show()
+        win.on_app_started()
+        engine = app.engine
+        assert engine.book_snapshot(fut, "ETHUSDT") is None and not engine.is_tracked(fut, "ETHUSDT", "1m")
+        assert "ETHUSDT" in win.completer.model().stringList()  # listed on the venue: offered
+
+        win.symbol_search.clear()
+        qtbot.keyClicks(win.symbol_search, "ethusdt")
+        qtbot.keyClick(win.symbol_search, Qt.Key.Key_Return)
+        assert (ctx.selection.venue, ctx.selection.symbol) == (fut, "ETHUSDT")
+        assert not win.symbol_search.property("invalid")
+
+        def book_shown() -> bool:
+            snap = engine.book_snapshot(fut, "ETHUSDT")
+            return snap is not None and bool(snap.bids) and bool(snap.asks)
+
+        wait_until(qloop, book_shown, 15, "the ETHUSDT book")
+        wait_until(qloop, lambda: len(engine.candle_bars(fut, "ETHUSDT", "1m")) > 10, 15, "ETHUSDT candles")
+        assert app.is_watched(fut, "ETHUSDT")
+        chart = win.panels["chart"]
+        if not isinstance(chart, PlaceholderPanel):
+            wait_until(qloop, lambda: len(chart.store) > 10, 10, "candles on the chart")
+        Path("/tmp/shots").mkdir(parents=True, exist_ok=True)
+        win.grab().save("/tmp/shots/search_watch.png")
+        win.close()
+    finally:
+        run(qloop, app.stop(), 30)
+        run(qloop, sim.stop(), 30)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from terminal.app import Mode
@@ -53,6 +54,13 @@ def test_screenshot_needs_self_test(capsys) -> None:
     assert "--screenshot goes with --self-test" in capsys.readouterr().err
 
 
+def test_headless_live_flags_are_refused_for_the_window(capsys) -> None:
+    assert (
+        main(["--mode", "live", "--live-venue", "binance_spot", "--i-understand-this-trades-real-money"]) == 2
+    )
+    assert "the window asks in its live opt-in dialog" in capsys.readouterr().err
+
+
 def _live_window(mode: Mode) -> MainWindow | None:
     for w in QApplication.topLevelWidgets():
         if isinstance(w, MainWindow) and w.isVisible() and w.ctx.mode is mode and w.ctx.oms is not None:
@@ -67,7 +75,7 @@ def test_mode_switch_restarts_the_app_in_the_new_mode_and_close_ends_it(qloop, t
     demo = _live_window(Mode.DEMO)
     assert demo is not None
     demo_app = demo.ctx.app
-    demo.on_mode_change(Mode.PAPER)  # what the mode combo calls
+    demo.on_restart(demo.base_config.for_mode(Mode.PAPER))  # what the mode combo calls
     wait_until(qloop, lambda: _live_window(Mode.PAPER), 60, "the paper window with a running app")
     paper = _live_window(Mode.PAPER)
     assert paper is not None and paper is not demo
@@ -124,3 +132,36 @@ def test_sessions_start_on_the_remembered_market_and_save_the_last_one(qloop, tm
     wait_until(qloop, runner.done, 30, "the runner to return")
     assert runner.result() == 0
     assert store.load() == Prefs(Mode.DEMO, Venue.BINANCE_SPOT, "BTCUSDT", "15m")
+
+
+def test_a_broken_prefs_file_is_shown_in_the_status_bar_and_the_log(qloop, tmp_path: Path) -> None:
+    from terminal.prefs import PrefsStore
+    from terminal.ui.run import _Remembered
+
+    path = tmp_path / "prefs.json"
+    path.write_text('{"last_mode": "demo", "last_symbol": ', encoding="utf-8")  # cut off mid-write
+    store = PrefsStore(path)
+    remembered = _Remembered(store, store.load(), Mode.DEMO)
+    assert store.warning is not None and "not valid JSON" in store.warning
+    runner = qloop.create_task(_run_sessions(demo_config(tmp_path / "data"), remembered))
+    wait_until(qloop, lambda: _live_window(Mode.DEMO), 60, "the demo window with a running app")
+    window = _live_window(Mode.DEMO)
+    assert window is not None
+    notice = window.notice
+    # still there after "demo mode running" replaced the temporary status message
+    assert notice.isVisible() and notice.message == store.warning
+    assert "preferences file" in notice.text()
+    assert "not valid JSON" in notice.toolTip() and str(path) in notice.toolTip()
+    assert window.statusBar().isAncestorOf(notice)
+    log_panel = window.panels["log"]
+    wait_until(qloop, lambda: "not valid JSON" in log_panel.text(), 5, "the warning in the Log panel")
+    Path("/tmp/shots").mkdir(parents=True, exist_ok=True)
+    window.statusBar().grab().save("/tmp/shots/prefs_warning_statusbar.png")
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(notice, Qt.MouseButton.LeftButton)  # dismissed by a click
+    assert not notice.isVisible()
+    window.close()
+    wait_until(qloop, runner.done, 30, "the runner to return")
+    assert runner.result() == 0
+    assert store.load() is not None and store.warning is None  # the next save repaired the file

@@ -11,13 +11,12 @@ import asyncio
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import keyring
 import pytest
 from keyring.backends import fail
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox, QPushButton, QWidget
 
 from terminal.app import Mode
 from terminal.model import Venue
@@ -27,7 +26,7 @@ from terminal.secrets import probe as key_probe
 from terminal.sim.exchange import SimConfig
 from terminal.sim.server import RunningSim, start_sim
 from terminal.ui.fmt import venue_label
-from terminal.ui.live_optin import LiveOptIn, ask_start_mode, request_live_optin, start_mode_box
+from terminal.ui.live_optin import LiveOptIn, ask_start_mode, start_mode_box
 from terminal.ui.settings import STORED, SettingsDialog, open_settings
 from terminal.venues.base import ApiCredentials, Network
 
@@ -319,29 +318,6 @@ def test_live_optin_needs_keys_and_the_typed_venue_name(qtbot, memory_keyring, t
     other.show()
     other.close()
     assert rejected == [True]
-
-
-def test_request_live_optin_calls_back(qtbot, memory_keyring, tmp_path: Path) -> None:
-    """The main window's entry point: uses the app's key store and the selected venue."""
-    store = KeyStore(tmp_path)
-    store.save(Venue.BYBIT_SPOT, Network.LIVE, ApiCredentials(KEY, SECRET))
-    parent = QWidget()
-    qtbot.addWidget(parent)
-    ctx = SimpleNamespace(
-        app=SimpleNamespace(config=SimpleNamespace(keystore=store)),
-        selection=SimpleNamespace(venue=Venue.BYBIT_SPOT),
-    )
-    answers: list[bool] = []
-    dialog = request_live_optin(parent, ctx, answers.append)
-    assert dialog.isVisible() and dialog.venue is Venue.BYBIT_SPOT and dialog.has_keys
-    qtbot.keyClicks(dialog.confirm_edit, "bybit_spot")
-    qtbot.keyClick(dialog.confirm_edit, Qt.Key.Key_Return)
-    assert answers == [True]
-
-    declined = request_live_optin(parent, ctx, answers.append)
-    qtbot.mouseClick(declined.cancel_button, Qt.MouseButton.LeftButton)
-    assert answers == [True, False]
-    assert isinstance(declined.findChild(QLabel), QLabel)
 
 
 # ---------------------------------------------------------------------- start mode

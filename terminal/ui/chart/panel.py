@@ -149,7 +149,7 @@ class ChartPanel(QWidget):
     def _ensure_tracked(self, venue: Venue, symbol: str, interval: str) -> None:
         key = CandleKey(venue, symbol, interval)
         engine = self.ctx.engine
-        if key in engine.candles or key in self._tracking:
+        if engine.is_tracked(venue, symbol, interval) or key in self._tracking:
             return
         loading = f"loading {interval} candles…"
         self._set_status(loading)
