@@ -17,6 +17,11 @@ generator turned up so the adapters receive ~5k websocket messages/s. Measured:
 in demo mode) so the figures show the UI's own cost; ``inprocess`` (default) is demo mode as
 users run it, the simulator sharing this process and core.
 
+Also reported: each panel's refresh p99 (``<key>:throttled``: the overview panels' draws,
+which run in a ``refresh.FrameSlots`` slot after the refresh asked for them) and the cyclic
+GC's pauses during the run (in-process, a full collection of the simulator's heap stalls the
+loop ~100 ms; the app tunes the GC once started, as this bench does; ``--no-gc-tune`` shows the defaults).
+
 Targets: tick-to-paint p99 <= 33 ms, loop lag p99 <= 5 ms, cold start <= 2 s.
 Last line printed: one JSON object.
 """
@@ -30,6 +35,7 @@ _T_IMPORT = time.perf_counter()
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import cProfile  # noqa: E402
+import gc  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
@@ -50,6 +56,7 @@ from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from terminal.app import App, AppConfig, Mode  # noqa: E402
+from terminal.gctune import tune_for_interactive  # noqa: E402
 from terminal.model import Venue  # noqa: E402
 from terminal.ui.context import Selection, UiContext  # noqa: E402
 from terminal.ui.main_window import MainWindow  # noqa: E402
@@ -214,10 +221,26 @@ def timed_refresh(key: str, panel: Any, out: dict[str, list[float]], tracker: Tr
             samples.append((time.perf_counter_ns() - t) / 1e6)
 
     panel.refresh = refresh
+    throttle = getattr(panel, "throttle", None)
+    if throttle is not None:  # overview panels draw later, in a frame slot (refresh.Throttle)
+        draw = throttle._draw
+        drawn = out.setdefault(f"{key}:throttled", [])
+
+        def throttled() -> None:
+            t = time.perf_counter_ns()
+            draw()
+            if tracker.measuring:
+                drawn.append((time.perf_counter_ns() - t) / 1e6)
+
+        throttle._draw = throttled
 
 
 async def run(
-    seconds: float, depth_rate: float, sim_mode: str, profiler: cProfile.Profile | None = None
+    seconds: float,
+    depth_rate: float,
+    sim_mode: str,
+    profiler: cProfile.Profile | None = None,
+    gc_tune: bool = True,
 ) -> dict[str, Any]:
     tmp = tempfile.TemporaryDirectory(prefix="bench-ui-")
     t0 = time.perf_counter_ns()
@@ -268,7 +291,11 @@ async def run(
         if child is None:
             for flow in app.sim.exchange.generator.flows:
                 flow.rate = depth_rate
+        if gc_tune:  # what terminal/ui/run.py does once the app has started
+            tune_for_interactive()
+        gc_pauses.clear()
         await asyncio.sleep(2.0)  # warm-up at the full rate
+        gc_pauses.clear()
         frames0, events0, paints0 = counter.count, app.bus.published, tracker.paints
         tracker.measuring = lag.measuring = True
         start = time.perf_counter()
@@ -278,6 +305,7 @@ async def run(
         if profiler is not None:
             profiler.disable()
         tracker.measuring = lag.measuring = False
+        measured_gc = list(gc_pauses)
         elapsed = time.perf_counter() - start
         frames = counter.count - frames0
         events = app.bus.published - events0
@@ -312,9 +340,26 @@ async def run(
         "cold_start_s": round(cold_start_s, 3) if cold_start_s is not None else None,
         "imports_s": round(IMPORT_S, 3),
         "panel_refresh_p99_ms": {k: round(pct(v, 0.99), 2) for k, v in panel_ms.items() if v},
+        "gc_pauses_over_5ms": sum(1 for d in measured_gc if d > 5),
+        "gc_pause_max_ms": round(max(measured_gc), 2) if measured_gc else None,
+        "gc_tuned": gc_tune,
         "panel_refresh_total_ms_per_s": round(sum(sum(v) for v in panel_ms.values()) / elapsed, 1),
         "placeholders": window.placeholders(),
     }
+
+
+gc_pauses: list[float] = []  # ms of each cyclic-GC pass during the run
+_gc_start: list[int] = [0]
+
+
+def _on_gc(phase: str, _info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_start[0] = time.perf_counter_ns()
+    else:
+        gc_pauses.append((time.perf_counter_ns() - _gc_start[0]) / 1e6)
+
+
+gc.callbacks.append(_on_gc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sim", choices=["inprocess", "child"], default="inprocess")
     parser.add_argument("--profile", action="store_true", help="print the cProfile top of the measured run")
+    parser.add_argument(
+        "--no-gc-tune",
+        action="store_true",
+        help="keep CPython's default GC settings (the app tunes them once started: terminal/gctune.py)",
+    )
     args = parser.parse_args(argv)
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setQuitOnLastWindowClosed(False)
@@ -335,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     profiler = cProfile.Profile() if args.profile else None
-    result = loop.run_until_complete(run(args.seconds, args.depth_rate, args.sim, profiler))
+    result = loop.run_until_complete(
+        run(args.seconds, args.depth_rate, args.sim, profiler, not args.no_gc_tune)
+    )
     if profiler is not None:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)

@@ -482,27 +482,43 @@ class MarketGenerator:
         t0 = time.perf_counter()
         for fair in self.fair.values():
             fair.step(dt_s)
-        changes = 0
-        for flow in self.flows:
-            changes += flow.step(dt_s)
+        changes = sum(flow.step(dt_s) for flow in self.flows)
+        self._record(dt_s, changes, time.perf_counter() - t0)
+        return changes
+
+    def _record(self, dt_s: float, changes: int, busy_s: float) -> None:
         st = self.stats
         st.steps += 1
         st.level_changes += changes
         st.sim_seconds += dt_s
-        st.busy_seconds += time.perf_counter() - t0
-        return changes
+        st.busy_seconds += busy_s
 
     async def run(self, interval_s: float = STEP_INTERVAL_S) -> None:
-        """Step with real elapsed time every ``interval_s`` until cancelled."""
+        """Step with real elapsed time every ``interval_s`` until cancelled.
+
+        Yields to the loop after each market's flow: a whole step is ~4 ms of Python, and in
+        demo mode the simulator shares the loop with the window, whose event-loop lag budget
+        is 5 ms (bench/ui_latency.py). One flow is ~0.3 ms.
+        """
         last = time.monotonic()
         while True:
             await asyncio.sleep(interval_s)
             now = time.monotonic()
             dt, last = min(now - last, MAX_STEP_DT_S), now
-            if self._paused:
+            if self._paused or dt <= 0:
                 continue
             try:
-                self.step(dt)
+                busy = time.perf_counter()
+                for fair in self.fair.values():
+                    fair.step(dt)
+                busy = time.perf_counter() - busy
+                changes = 0
+                for flow in list(self.flows):
+                    t0 = time.perf_counter()
+                    changes += flow.step(dt)
+                    busy += time.perf_counter() - t0
+                    await asyncio.sleep(0)  # sockets and the UI run between markets
+                self._record(dt, changes, busy)
             except Exception:  # one bad step must not stop the market
                 log.exception("market generator step failed")
 

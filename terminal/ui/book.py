@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QStackedLayout,
-    QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
@@ -58,6 +57,7 @@ from terminal.ui.fmt import (
     instrument_for,
     venue_label,
 )
+from terminal.ui.textcells import Cell, TextCellDelegate
 from terminal.ui.theme import BUY_COLOR, SELL_COLOR
 
 __all__ = [
@@ -227,6 +227,7 @@ class LadderModel(QAbstractTableModel):
         self._fmt = _Formatter(None, None)
         self._ask_brush = QBrush(QColor(SELL_COLOR))
         self._bid_brush = QBrush(QColor(BUY_COLOR))
+        self._ask_color, self._bid_color = QColor(SELL_COLOR), QColor(BUY_COLOR)
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -299,6 +300,23 @@ class LadderModel(QAbstractTableModel):
         if kind in (RowKind.ASK, RowKind.BID):
             return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
         return Qt.ItemFlag.ItemIsEnabled
+
+    def cell(self, row: int, col: int) -> Cell:
+        """What the view paints (``TextCellDelegate``): the cached text, no ``data`` round trips."""
+        r = self._rows[row]
+        kind = r.kind
+        if kind is RowKind.SPREAD:
+            return Cell(r.texts[col], None, _CENTER, True)
+        if col == COL_PRICE and kind is RowKind.ASK:
+            return Cell(r.texts[col], self._ask_color, _RIGHT)
+        if col == COL_PRICE and kind is RowKind.BID:
+            return Cell(r.texts[col], self._bid_color, _RIGHT)
+        return Cell(r.texts[col], None, _RIGHT)
+
+    def bar(self, row: int) -> tuple[RowKind, float]:
+        """The row's kind and bar length (0..1) in the current bar mode."""
+        r = self._rows[row]
+        return r.kind, r.bar_cum if self.bar_mode is BarMode.CUMULATIVE else r.bar_level
 
     # -------------------------------------------------------------- readers (tests, panel)
     def level_at(self, row: int) -> tuple[RowKind, Decimal | None, Any]:
@@ -420,12 +438,13 @@ def _other_texts(kind: RowKind, raw: tuple[Any, ...], inst: Instrument | None) -
     return ("", "", "")
 
 
-class _BarDelegate(QStyledItemDelegate):
+class _BarDelegate(TextCellDelegate):
     """Paints the size bar behind the row (anchored right, across every column), then the text."""
 
-    def __init__(self, view: QTableView) -> None:
-        super().__init__(view)
+    def __init__(self, view: QTableView, model: LadderModel) -> None:
+        super().__init__(model.cell, view)
         self._view = view
+        self._model = model
         ask, bid = QColor(SELL_COLOR), QColor(BUY_COLOR)
         ask.setAlpha(55)
         bid.setAlpha(55)
@@ -434,19 +453,20 @@ class _BarDelegate(QStyledItemDelegate):
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
-        color = self._colors.get(index.data(KIND_ROLE))
-        frac = index.data(BAR_ROLE) if color is not None else 0.0
-        if frac:
+        self.painted += 1
+        row = index.row()
+        kind, frac = self._model.bar(row)
+        rect = option.rect
+        color = self._colors.get(kind)
+        if color is not None and frac:
             header = self._view.horizontalHeader()
             total = header.length()
             right = total - header.offset()
-            bar = QRect(
-                round(right - frac * total), option.rect.top(), round(frac * total), option.rect.height()
-            )
-            part = bar.intersected(option.rect)
+            bar = QRect(round(right - frac * total), rect.top(), round(frac * total), rect.height())
+            part = bar.intersected(rect)
             if not part.isEmpty():
                 painter.fillRect(part, color)
-        super().paint(painter, option, index)
+        self.draw_text(painter, rect, self._model.cell(row, index.column()))
 
 
 class _LadderView(QTableView):
@@ -494,7 +514,7 @@ class OrderBookPanel(QWidget):
         self.view = _LadderView(self)
         self.view.height_changed.connect(self._center)
         self.view.setModel(self.model)
-        self.view.setItemDelegate(_BarDelegate(self.view))
+        self.view.setItemDelegate(_BarDelegate(self.view, self.model))
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)

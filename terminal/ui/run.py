@@ -36,6 +36,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from terminal.app import App, AppConfig, AppError, Mode
+from terminal.gctune import tune_for_interactive
 from terminal.model import Venue
 from terminal.ui.context import Selection, UiContext
 from terminal.ui.main_window import DEFAULT_SIZE, MainWindow
@@ -195,6 +196,7 @@ async def _start_app(app: App, window: MainWindow) -> bool:
         window.on_app_failed(f"unexpected error: {exc!r} (see the log)")
         return False
     window.on_app_started()
+    tune_for_interactive()  # after start: the start-up heap leaves the collector's scans
     return True
 
 

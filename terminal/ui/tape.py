@@ -28,16 +28,22 @@ from terminal.engine.engine import Versions
 from terminal.model import Instrument, Side, Trade, Venue
 from terminal.ui.context import UiContext
 from terminal.ui.fmt import format_price, format_qty, format_time_ms, instrument_for, venue_label
+from terminal.ui.refresh import Throttle
+from terminal.ui.textcells import Cell, TextCellDelegate
 from terminal.ui.theme import BUY_COLOR, MUTED, SELL_COLOR
 
-__all__ = ["MAX_ROWS", "TradesModel", "TradesPanel"]
+__all__ = ["MAX_ROWS", "MIN_INTERVAL_S", "TradesModel", "TradesPanel"]
 
 MAX_ROWS = 200
+# Prints are read as a flow, not frame by frame: 10 repaints a second instead of the refresher's
+# rate (each repaint redraws every visible row, as new rows push the others down).
+MIN_INTERVAL_S = 0.1
 SIDE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 COL_TIME, COL_PRICE, COL_QTY = 0, 1, 2
 _HEADERS = ("Time", "Price", "Size")
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 
 
 class TradesModel(QAbstractTableModel):
@@ -48,6 +54,8 @@ class TradesModel(QAbstractTableModel):
         self._inst: Instrument | None = None
         self._brushes = {Side.BUY: QBrush(QColor(BUY_COLOR)), Side.SELL: QBrush(QColor(SELL_COLOR))}
         self._muted = QBrush(QColor(MUTED))
+        self._cell_colors = {Side.BUY: QColor(BUY_COLOR), Side.SELL: QColor(SELL_COLOR)}
+        self._cell_muted = QColor(MUTED)
 
     @property
     def trades(self) -> list[Trade]:
@@ -75,13 +83,19 @@ class TradesModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             return self._muted if col == COL_TIME else self._brushes[self._trades[row].taker_side]
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if col != COL_TIME else Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+            return _RIGHT if col != COL_TIME else _LEFT
         if role == SIDE_ROLE:
             return self._trades[row].taker_side
         if role == Qt.ItemDataRole.ToolTipRole:
             t = self._trades[row]
             return f"{'Buy' if t.taker_side is Side.BUY else 'Sell'} taker · trade id {t.trade_id}"
         return None
+
+    def cell(self, row: int, col: int) -> Cell:
+        """What the view paints (``TextCellDelegate``): the cached text, no ``data`` round trips."""
+        if col == COL_TIME:
+            return Cell(self._texts[row][col], self._cell_muted, _LEFT)
+        return Cell(self._texts[row][col], self._cell_colors[self._trades[row].taker_side], _RIGHT)
 
     def _text(self, t: Trade) -> tuple[str, str, str]:
         return (format_time_ms(t.ts), format_price(t.price, self._inst), format_qty(t.qty, self._inst))
@@ -135,11 +149,13 @@ class TradesPanel(QWidget):
         self.last_redraw_ms = 0.0
         self._seen = -1
         self._inst: Instrument | None = None
+        self.throttle = Throttle(MIN_INTERVAL_S, self._redraw, self)
 
         self.title = QLabel(self)
         self.model = TradesModel(self)
         self.view = QTableView(self)
         self.view.setModel(self.model)
+        self.view.setItemDelegate(TextCellDelegate(self.model.cell, self.view))
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
@@ -174,13 +190,13 @@ class TradesPanel(QWidget):
         self._inst = instrument_for(getattr(self.ctx.app, "adapters", {}), venue, symbol)
         self.title.setText(f"<b>{symbol}</b> · {venue_label(venue)}")
         self.model.clear(self._inst)  # never show the previous market's trades under this title
-        self._redraw()
+        self.throttle.now()
 
     def refresh(self, versions: Versions) -> None:
         if versions.trades == self._seen:
             return
         self._seen = versions.trades
-        self._redraw()
+        self.throttle.request()
 
     def _redraw(self) -> None:
         t0 = time.perf_counter()

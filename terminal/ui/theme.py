@@ -7,7 +7,13 @@ the book, tape, ticket, tables and chart so a side reads the same everywhere.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QApplication
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "STATE_COLORS",
     "WARN_COLOR",
     "apply_dark",
+    "check_mark_path",
 ]
 
 BACKGROUND = "#14171c"  # window background
@@ -31,6 +38,7 @@ PANEL = "#1c2128"  # buttons, headers
 FOREGROUND = "#d5dae1"
 MUTED = "#7d8794"
 GRID_COLOR = "#2a3039"
+DISABLED_EDGE = "#4a525e"  # a disabled control's frame: dimmer than MUTED, still visible
 ACCENT = "#3d8bfd"
 BUY_COLOR = "#26a69a"
 SELL_COLOR = "#ef5350"
@@ -64,6 +72,46 @@ QPushButton#killSwitch {{ background: #b71c1c; color: white; font-weight: bold;
 QPushButton#killSwitch:hover {{ background: #d32f2f; }}
 QLineEdit[invalid="true"] {{ border: 1px solid {SELL_COLOR}; }}
 """
+
+# Fusion draws a check box's frame in the window colour darkened: invisible on this theme.
+# A visible frame, and an accent fill with a white check mark when checked ({check}: a PNG,
+# as a stylesheet can only take an image from a file or a compiled resource).
+_CHECKBOX_QSS = f"""
+QCheckBox::indicator {{ width: 13px; height: 13px; border: 1px solid {MUTED}; border-radius: 2px;
+    background: {BASE}; }}
+QCheckBox::indicator:hover {{ border-color: {ACCENT}; }}
+QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; image: url({{check}}); }}
+QCheckBox::indicator:disabled {{ border-color: {DISABLED_EDGE}; background: {BACKGROUND}; }}
+QCheckBox::indicator:checked:disabled {{ background: {DISABLED_EDGE}; border-color: {DISABLED_EDGE}; }}
+"""
+_check_dir: Path | None = None
+
+
+def check_mark_path() -> Path:
+    """The check mark image the stylesheet uses, drawn once per process into a private temp dir."""
+    global _check_dir
+    if _check_dir is None or not (_check_dir / "check.png").exists():
+        _check_dir = Path(tempfile.mkdtemp(prefix="terminal-theme-"))
+        atexit.register(shutil.rmtree, _check_dir, True)
+        for name, scale in (("check.png", 1), ("check@2x.png", 2)):  # @2x: Qt picks it on HiDPI
+            _draw_check(scale).save(str(_check_dir / name))
+    return _check_dir / "check.png"
+
+
+def _draw_check(scale: int) -> QImage:
+    size = 13 * scale
+    img = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+    img.fill(Qt.GlobalColor.transparent)
+    p = QPainter(img)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(QColor("#ffffff"), 2.0 * scale)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    p.setPen(pen)
+    u = size / 13
+    p.drawPolyline([QPointF(3 * u, 6.8 * u), QPointF(5.6 * u, 9.4 * u), QPointF(10.2 * u, 3.8 * u)])
+    p.end()
+    return img
 
 
 def _palette() -> QPalette:
@@ -103,6 +151,7 @@ def apply_dark(app: QApplication) -> None:
 
     app.setStyle("Fusion")
     app.setPalette(_palette())
-    app.setStyleSheet(_STYLESHEET)
+    check = check_mark_path().as_posix()
+    app.setStyleSheet(_STYLESHEET + _CHECKBOX_QSS.replace("{check}", check))
     # pyqtgraph reads these when a plot is created: set them before any panel exists.
     pg.setConfigOptions(background=BASE, foreground=FOREGROUND, antialias=False)

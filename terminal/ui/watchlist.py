@@ -20,7 +20,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -36,6 +36,8 @@ from terminal.engine.engine import Versions
 from terminal.model import Instrument, Venue
 from terminal.ui.context import UiContext
 from terminal.ui.fmt import format_compact, format_pct, format_price, instrument_for, venue_label, venue_short
+from terminal.ui.refresh import Throttle
+from terminal.ui.textcells import PAD, Cell, TextCellDelegate
 from terminal.ui.theme import BUY_COLOR, SELL_COLOR
 
 __all__ = ["FILTER_ROLE", "KEY_ROLE", "SORT_ROLE", "WatchRow", "WatchlistModel", "WatchlistPanel"]
@@ -54,6 +56,9 @@ _TIPS = (
     "24h volume in the quote asset (hover a cell for the exact amount)",
 )
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+# An overview of many markets: 4 repaints a second are plenty (and each is a sorted, filtered
+# table); the selected market's own panels run at the refresher's rate.
+MIN_INTERVAL_S = 0.25
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 
 
@@ -75,6 +80,7 @@ class WatchlistModel(QAbstractTableModel):
         self._index: dict[tuple[Venue, str], int] = {}
         self.current: tuple[Venue, str] | None = None
         self._up, self._down = QBrush(QColor(BUY_COLOR)), QBrush(QColor(SELL_COLOR))
+        self._up_color, self._down_color = QColor(BUY_COLOR), QColor(SELL_COLOR)
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -125,6 +131,15 @@ class WatchlistModel(QAbstractTableModel):
         if role == FILTER_ROLE:
             return f"{r.symbol} {venue_label(r.venue)} {r.venue.value}".lower()
         return None
+
+    def cell(self, row: int, col: int) -> Cell:
+        """What the view paints (``TextCellDelegate``): the row's texts, no ``data`` round trips."""
+        r = self._rows[row]
+        color = None
+        if col == COL_CHANGE and r.change_pct:
+            color = self._up_color if r.change_pct > 0 else self._down_color
+        align = _LEFT if col in (COL_SYMBOL, COL_VENUE) else _RIGHT
+        return Cell(r.texts[col], color, align, (r.venue, r.symbol) == self.current)
 
     def update(self, rows: list[WatchRow]) -> None:
         """Update known markets in place (one dataChanged over the changed span), append new ones."""
@@ -200,6 +215,7 @@ class WatchlistPanel(QWidget):
         self.last_redraw_ms = 0.0
         self._seen: tuple[int, int] = (-1, -1)
         self._insts: dict[tuple[Venue, str], Instrument] = {}
+        self.throttle = Throttle(MIN_INTERVAL_S, self._redraw, self)
 
         self.filter_box = QLineEdit(self)
         self.filter_box.setPlaceholderText("Filter: symbol or venue (e.g. eth bybit)")
@@ -209,14 +225,21 @@ class WatchlistPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.view = QTableView(self)
         self.view.setModel(self.proxy)
+        self.view.setItemDelegate(TextCellDelegate(self.model.cell, self.view, self.proxy))
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(COL_SYMBOL, Qt.SortOrder.AscendingOrder)
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         header = self.view.horizontalHeader()
-        # every column fits its text: a narrow dock scrolls sideways rather than eliding prices
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # every column fits its text: a narrow dock scrolls sideways rather than eliding prices.
+        # Not ResizeToContents: that measures every cell of a column on every dataChanged (the
+        # watchlist's repaint cost up to 14 ms); columns are re-fitted when a text outgrows them.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
+        self._widths: tuple[int, ...] = ()  # longest text per column when last fitted
+        self._bold_font = QFont(self.view.font())
+        self._bold_font.setBold(True)
+        self.fits = 0  # column re-fits (tests)
         self.view.setShowGrid(False)
         self.view.setWordWrap(False)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -258,7 +281,7 @@ class WatchlistPanel(QWidget):
         if seen == self._seen:
             return
         self._seen = seen
-        self._redraw()
+        self.throttle.request()
 
     def _redraw(self) -> None:
         t0 = time.perf_counter()
@@ -266,8 +289,25 @@ class WatchlistPanel(QWidget):
         rows = [self._row(v, s) for v, s in engine.books()]
         self.model.update(rows)
         self._stack.setCurrentWidget(self.view if self.model.rowCount() else self.message)
+        self._fit_columns()
         self.redraws += 1
         self.last_redraw_ms = (time.perf_counter() - t0) * 1000
+
+    def _fit_columns(self) -> None:
+        """Widen the columns to their longest text, only when a text got longer (see __init__)."""
+        rows = self.model.rows
+        lengths = tuple(max((len(r.texts[c]) for r in rows), default=0) for c in range(len(_HEADERS)))
+        if len(lengths) == len(self._widths):
+            if all(n <= o for n, o in zip(lengths, self._widths, strict=True)):
+                return
+            lengths = tuple(map(max, lengths, self._widths))
+        self._widths = lengths
+        bold = QFontMetrics(self._bold_font)  # the current market's row is bold: the widest case
+        header = self.view.horizontalHeader()
+        for c in range(len(_HEADERS) - 1):  # the last section stretches
+            text = max((bold.horizontalAdvance(r.texts[c]) for r in rows), default=0)
+            header.resizeSection(c, max(text + 2 * PAD + 4, header.sectionSizeHint(c)))
+        self.fits += 1
 
     def _row(self, venue: Venue, symbol: str) -> WatchRow:
         key = (venue, symbol)

@@ -315,3 +315,47 @@ def test_a_panel_built_before_the_app_started_picks_up_the_instrument(qloop, tmp
         assert bid == format_qty(panel.ladder.bids[0].qty, inst)  # the step's decimals, not plain
     finally:
         loop_run(qloop, app.stop(), 30)
+
+
+def _colour_pixels(image, colour: str, tolerance: int = 12) -> int:
+    """Pixels of ``image`` within ``tolerance`` of ``colour`` (the text cores of that colour)."""
+    from PySide6.QtGui import QColor
+
+    want = QColor(colour)
+    n = 0
+    for y in range(0, image.height(), 1):
+        for x in range(0, image.width(), 2):
+            c = image.pixelColor(x, y)
+            if (
+                abs(c.red() - want.red()) <= tolerance
+                and abs(c.green() - want.green()) <= tolerance
+                and abs(c.blue() - want.blue()) <= tolerance
+            ):
+                n += 1
+    return n
+
+
+def test_ladder_paints_its_cached_cells_without_asking_the_model(
+    qloop, market_app, qtbot, monkeypatch
+) -> None:
+    """The fast delegate (``TextCellDelegate``): one ``cell()`` per painted cell, no ``data()``
+    round trips per role; the rows still show the side colours and the size bars."""
+    from terminal.ui.book import LadderModel
+    from terminal.ui.theme import BUY_COLOR, SELL_COLOR
+
+    panel = _panel(market_app, qtbot)
+    _live(qloop, market_app, panel)
+    calls: list[int] = []
+    original = LadderModel.data
+
+    def counting(self, index, role=Qt.ItemDataRole.DisplayRole):
+        calls.append(role)
+        return original(self, index, role)
+
+    monkeypatch.setattr(LadderModel, "data", counting)
+    delegate = panel.view.itemDelegate()
+    before = delegate.painted
+    image = panel.view.viewport().grab().toImage()
+    assert delegate.painted - before >= 20  # the visible cells went through the fast path
+    assert Qt.ItemDataRole.DisplayRole not in calls and Qt.ItemDataRole.ForegroundRole not in calls
+    assert _colour_pixels(image, SELL_COLOR) > 20 and _colour_pixels(image, BUY_COLOR) > 20

@@ -8,8 +8,9 @@ from PySide6.QtWidgets import QApplication
 
 from terminal.app import App
 from terminal.model import OrderBookSnapshot, Venue
+from terminal.ui.chart.items import GridLines
 from terminal.ui.context import Selection, UiContext
-from terminal.ui.depth import DepthChartPanel, step_curve
+from terminal.ui.depth import HEADROOM, RECENTER, DepthChartPanel, Sticky, step_curve
 from terminal.ui.refresh import Refresher
 from terminal.ui.theme import apply_dark
 from tests.ui.conftest import UI_SYMBOL, demo_config
@@ -66,7 +67,8 @@ def test_curves_equal_the_engine_book_and_the_mid_line_sits_between(qloop, marke
     assert bx[0] < panel.mid_line.value() < ax[0]
     (x0, x1), _ = panel.plot.getPlotItem().viewRange()
     assert x0 < bx[0] and x1 > ax[0]  # the touch is in view on both sides
-    assert abs((panel.mid - x0) - (x1 - panel.mid)) < 1e-6 * panel.mid  # symmetric around the mid
+    # about symmetric around the mid (the view is sticky: re-centred when the mid drifts off)
+    assert abs((x0 + x1) / 2 - panel.mid) <= RECENTER * (x1 - x0) / 2 + 1e-9 * panel.mid
     assert "BTCUSDT" in panel.title.text() and "mid" in panel.title.text()
     shot(panel, "depth.png")
 
@@ -108,3 +110,45 @@ def test_an_app_with_no_data_shows_an_empty_state(qapp, tmp_path) -> None:
     panel.refresh(app.engine.versions())
     assert "No order book for BTCUSDT" in panel.state and panel.mid is None
     panel.deleteLater()
+
+
+def test_sticky_range_moves_only_when_the_data_leaves_it_or_shrinks_well_inside() -> None:
+    y = Sticky()
+    assert y.fit_y(100.0) and y.hi == pytest.approx(100 * HEADROOM)
+    assert not y.fit_y(90.0) and not y.fit_y(100 * HEADROOM)  # fits: the axes keep their text
+    assert y.fit_y(100 * HEADROOM + 1)  # outgrew the view
+    assert y.fit_y(1.0)  # far inside: re-fit so the curve does not sit flat on the floor
+    x = Sticky()
+    assert x.fit_x(100.0, 10.0) and (x.lo, x.hi) == pytest.approx((100 - 10 * HEADROOM, 100 + 10 * HEADROOM))
+    assert not x.fit_x(100.5, 10.0)  # the mid wandered a little: same view
+    assert x.fit_x(103.0, 10.0)  # the touch would leave the view: re-centred on the mid
+    assert (x.lo + x.hi) / 2 == pytest.approx(103.0)
+    assert x.fit_x(103.0, 2.0)  # much shallower book: zoom in
+    assert x.moves == 3 and y.moves == 3
+
+
+def test_depth_redraws_keep_the_view_and_draw_cheaply(qloop, market_app, qtbot) -> None:  # noqa: F811
+    panel = _panel(market_app, qtbot)
+    _drawn(qloop, market_app, panel)
+    item = panel.plot.getPlotItem()
+    # no axis grid (pyqtgraph replays it from the axes' pictures on every repaint): GridLines
+    assert not item.getAxis("left").grid and not item.getAxis("bottom").grid
+    assert any(isinstance(i, GridLines) for i in item.items)
+    # 1 px cosmetic pens
+    for curve in (panel.bid_curve, panel.ask_curve):
+        pen = curve.opts["pen"]
+        assert pen.isCosmetic() and pen.widthF() <= 1
+    panel._redraw()
+    panel.plot.grab()  # paint: the axes build their cached tick pictures
+    axes = [item.getAxis(name) for name in ("left", "bottom")]
+    assert all(axis.picture is not None for axis in axes)
+    moves = (panel.x_view.moves, panel.y_view.moves)
+    view = item.viewRange()
+    panel._redraw()  # the same book (no loop turn in between): the range and the axis text stay
+    assert (panel.x_view.moves, panel.y_view.moves) == moves
+    assert item.viewRange() == view
+    assert all(axis.picture is not None for axis in axes)  # not invalidated: no tick text rebuilt
+    x0, x1 = view[0]
+    bx, _ = panel.bid_curve.getData()
+    ax, _ = panel.ask_curve.getData()
+    assert x0 < bx[0] and ax[0] < x1  # the touch is still in view on both sides

@@ -122,3 +122,35 @@ def test_an_app_with_no_data_shows_an_empty_state(qapp, tmp_path) -> None:
     panel.refresh(app.engine.versions())
     assert panel.model.rowCount() == 0 and "No trades yet for BTCUSDT" in panel.state
     panel.deleteLater()
+
+
+def test_tape_paints_cached_cells_at_most_ten_times_a_second(qloop, market_app, qtbot, monkeypatch) -> None:  # noqa: F811
+    from terminal.ui.tape import MIN_INTERVAL_S, TradesModel
+    from tests.ui.test_book import _colour_pixels
+
+    panel = _panel(market_app, qtbot)
+    _filled(qloop, market_app, panel, rows=30)
+    calls: list[int] = []
+    original = TradesModel.data
+
+    def counting(self, index, role=Qt.ItemDataRole.DisplayRole):
+        calls.append(role)
+        return original(self, index, role)
+
+    monkeypatch.setattr(TradesModel, "data", counting)
+    delegate = panel.view.itemDelegate()
+    before = delegate.painted
+    image = panel.view.viewport().grab().toImage()
+    assert delegate.painted - before >= 20 and Qt.ItemDataRole.DisplayRole not in calls
+    assert _colour_pixels(image, BUY_COLOR) + _colour_pixels(image, SELL_COLOR) > 20
+
+    # a refresher flooding the panel (a new trade every call): draws are spaced by the throttle
+    refresher = Refresher(market_app.engine.versions, hz=60)
+    refresher.add(panel)
+    draws = panel.throttle.draws
+    refresher.start()
+    loop_wait(qloop, lambda: refresher.frames >= 40, 10, "40 refresher frames")
+    refresher.stop()
+    drawn = panel.throttle.draws - draws
+    elapsed = refresher.frames / 60
+    assert 1 <= drawn <= elapsed / MIN_INTERVAL_S + 2 and drawn < refresher.frames

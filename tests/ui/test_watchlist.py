@@ -155,3 +155,33 @@ def test_an_app_with_no_data_shows_an_empty_state(qapp, tmp_path) -> None:
     panel.refresh(app.engine.versions())
     assert panel.model.rowCount() == 0 and panel._stack.currentWidget() is panel.message
     panel.deleteLater()
+
+
+def test_columns_fit_their_text_without_measuring_every_update(qloop, market_app, qtbot) -> None:  # noqa: F811
+    from PySide6.QtGui import QFont, QFontMetrics
+    from PySide6.QtWidgets import QHeaderView
+
+    from terminal.ui.textcells import PAD
+
+    panel = _panel(market_app, qtbot)
+    _listed(qloop, market_app, panel)
+    header = panel.view.horizontalHeader()
+    # ResizeToContents measures every cell of a column on each dataChanged: the old repaint cost
+    modes = {header.sectionResizeMode(c) for c in range(header.count())}
+    assert QHeaderView.ResizeMode.ResizeToContents not in modes
+    bold = QFont(panel.view.font())
+    bold.setBold(True)  # the selected market's row is bold: it must not be elided either
+    fms = {False: panel.view.fontMetrics(), True: QFontMetrics(bold)}
+    current = panel.model.current
+    for c in range(header.count() - 1):  # the last one stretches
+        for r in panel.model.rows:
+            width = fms[(r.venue, r.symbol) == current].horizontalAdvance(r.texts[c])
+            assert header.sectionSize(c) - 2 * PAD >= width, f"column {c} cuts {r.texts[c]!r}"
+    fits = panel.fits
+    for _ in range(5):
+        panel._redraw()
+    assert panel.fits == fits  # same text lengths: no re-measure
+    delegate = panel.view.itemDelegate()
+    before = delegate.painted
+    panel.view.viewport().grab()
+    assert delegate.painted - before >= len(panel.model.rows)  # painted by the fast delegate
