@@ -1,7 +1,8 @@
 """Fault soak benchmark: the tests/soak harness at full count, per venue.
 
-``python -m bench.fault_soak [N] [--venue NAME ...] [--kind KIND ...] [--no-http]`` (N per fault kind per venue, default 200;
-venues: binance_spot binance_usdm bybit_spot bybit_linear, default all, run one after another).
+``python -m bench.fault_soak [N] [--venue NAME ...] [--kind KIND ...] [--no-http | --no-stream]``
+(N per fault kind per venue, default 200; venues: binance_spot binance_usdm bybit_spot
+bybit_linear, default all, run one after another; ``--kind`` picks stream kinds).
 
 Per venue and kind: faults injected, outages observed (the FeedStatus observable, then LIVE
 again), heal time from injection to every feed LIVE (p50/p99/max; STALL includes the stall
@@ -10,10 +11,14 @@ that recovered and how. Then per venue: orders submitted, sim fills, fills that 
 stream (the rest were recovered by reconcile), user events lost, journal/candle problems.
 Last line: one JSON object with everything.
 
-Known (reported) deviations: a Bybit duplicate delta triggers a resync instead of being
-ignored (BybitBookSync.on_diff), shown as DUPLICATE misses on Bybit; a Bybit IP ban (bare 403,
-no reset header) blocks for 600 s, so it strikes reads only and the harness fast-forwards the
-gate after checking that it holds (the OMS would sleep retry_after_s inside submit).
+Known (reported) deviations: a Bybit IP ban (bare 403, no reset header) blocks for 600 s, so it
+strikes reads only and the harness fast-forwards the gate after checking that it holds (the OMS
+would sleep retry_after_s inside submit). Binance heal tails are request-weight bound: each
+spot DROP costs ~190 weight (openOrders without a symbol 80, depth limit=1000 50, myTrades 20,
+account 20, klines, orders) against 6000/min, so back-to-back drops outrun the budget and the
+RateGate holds a resync snapshot until the window turns (p99 tens of seconds, by design).
+RateGate.wait_s also honours a weight reading from the *previous* minute (open, not fixed
+here: terminal/venues/ratelimit.py), which made 2 of 200 Binance spot drops miss the 45 s heal.
 """
 
 from __future__ import annotations
@@ -56,12 +61,14 @@ def print_table(report: SoakReport) -> None:
         print("  FAIL", f)
 
 
-async def main(n: int, venues: list[str], kinds: list[str] | None = None, http: bool = True) -> dict:
+async def main(
+    n: int, venues: list[str], kinds: list[str] | None = None, http: bool = True, stream: bool = True
+) -> dict:
     out: dict = {"per_kind": n, "venues": {}, "failures": []}
     with tempfile.TemporaryDirectory() as tmp:
         for name in venues:
-            wanted = None
-            if kinds:
+            wanted = None if stream else []
+            if kinds and stream:
                 wanted = [k for k in stream_kinds(VENUES[name]) if str(k) in kinds]
             report = await soak_venue(name, n, Path(tmp), kinds=wanted, http=http)
             print_table(report)
@@ -78,7 +85,10 @@ if __name__ == "__main__":
         "--kind", action="append", choices=[str(k) for k in StreamFault], help="stream kinds only"
     )
     ap.add_argument("--no-http", action="store_true", help="skip the HTTP faults")
+    ap.add_argument("--no-stream", action="store_true", help="skip the stream faults (HTTP only)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.CRITICAL)  # the faults log plenty; the table says it all
-    result = asyncio.run(main(args.n, args.venue or list(VENUES), args.kind, not args.no_http))
+    result = asyncio.run(
+        main(args.n, args.venue or list(VENUES), args.kind, not args.no_http, not args.no_stream)
+    )
     print(json.dumps(result, separators=(",", ":")))

@@ -101,6 +101,11 @@ ZERO = Decimal(0)
 ADOPTED_ORIGIN = EXTERNAL_ORIGIN
 ADOPTED_REASON = "adopted: order placed outside this terminal"
 
+# Reconcile's verdict on a PENDING_NEW order the venue has never heard of, after the grace.
+NEVER_PLACED_REASON = "not found on the venue: never placed"
+# Slack beyond the venue's recvWindow for a late request (network + venue clock skew).
+_LATE_REQUEST_MARGIN_MS = 2000
+
 # Refusals that mean "this client id already exists": after an unknown outcome that is our
 # own earlier attempt, so the order exists and must be looked up, never marked REJECTED.
 # Bybit: 110072 (linear), 170141 (spot "Duplicate clientOrderId"); Binance futures -4116
@@ -219,6 +224,10 @@ class OrderManager:
         self._feed_state: dict[tuple[Venue, str], FeedState] = {}
         self._reconcile_locks: dict[Venue, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[object]] = set()
+        # Orders inside _send (maybe waiting out a rate limit before their first request):
+        # reconcile must not judge them "never placed" meanwhile.
+        self._in_flight: set[str] = set()
+        self._last_sent_ms: dict[str, int] = {}  # client id -> time of its latest request
         self._unsubscribe: list[Callable[[], None]] = []
         if bus is not None:
             for kind in (OrderReport, FillEvent, FeedEvent, PositionsEvent):
@@ -316,6 +325,13 @@ class OrderManager:
         self._publish(rejected)
 
     async def _send(self, adapter: VenueAdapter, order: Order) -> Order:
+        self._in_flight.add(order.client_id)
+        try:
+            return await self._send_attempts(adapter, order)
+        finally:
+            self._in_flight.discard(order.client_id)
+
+    async def _send_attempts(self, adapter: VenueAdapter, order: Order) -> Order:
         cid = order.client_id
         attempts = 0
         waits = 0
@@ -323,6 +339,7 @@ class OrderManager:
         while True:
             attempts += 1
             try:
+                self._last_sent_ms[cid] = self._clock_ms()
                 report = await adapter.place_order(order)
             except RateLimited as exc:
                 waits += 1
@@ -470,13 +487,20 @@ class OrderManager:
             self.outcome_unknown.discard(order.client_id)
             self.on_report(dataclasses.replace(report, source=ReportSource.RECONCILE))
             return
-        if self._clock_ms() - order.created_at < self.unknown_grace_ms:
-            return  # a request may still be on its way; look again next time
+        if order.client_id in self._in_flight:
+            return  # still being sent (or waiting out a rate limit): not "never placed"
+        # A request still on its way may be executed until the venue's recvWindow has passed
+        # since it was signed; only after that does "not found" mean "never placed".
+        sent = max(order.created_at, self._last_sent_ms.get(order.client_id, 0))
+        recv_window_ms = getattr(getattr(adapter, "config", None), "recv_window_ms", 0) or 0
+        grace = max(self.unknown_grace_ms, recv_window_ms + _LATE_REQUEST_MARGIN_MS)
+        if self._clock_ms() - sent < grace:
+            return  # look again next time
         current = self.order(order.client_id) or order
         if current.is_terminal:
             return
         if current.status is OrderStatus.PENDING_NEW:
-            status, why = OrderStatus.REJECTED, "not found on the venue: never placed"
+            status, why = OrderStatus.REJECTED, NEVER_PLACED_REASON
         else:
             status, why = OrderStatus.CANCELED, "not found on the venue at reconcile"
         self.outcome_unknown.discard(order.client_id)
@@ -626,7 +650,30 @@ class OrderManager:
         current = self.order(cid)
         if current is None:
             return self._adopt(incoming)
+        if (
+            current.status is OrderStatus.REJECTED
+            and current.reason == NEVER_PLACED_REASON
+            and incoming.status is not OrderStatus.REJECTED
+        ):
+            return self._reverse_never_placed(current, report)
         return self._apply(cid, report.update())
+
+    def _reverse_never_placed(self, current: Order, report: OrderReport) -> Order:
+        """The venue shows an order that reconcile had settled as "never placed" (a request that
+        arrived late): the venue is the truth, so the journal takes its state."""
+        incoming = report.order
+        cid = current.client_id
+        log.error("order %s settled as never placed, but the venue reports it %s", cid, incoming.status)
+        self.journal.audit("oms", "reconcile_reversed", {"client_id": cid, "venue_status": incoming.status})
+        forced = dataclasses.replace(
+            current,
+            status=incoming.status,
+            filled_qty=incoming.filled_qty,
+            avg_price=incoming.avg_price,
+            venue_order_id=incoming.venue_order_id or current.venue_order_id,
+            reason=None,
+        )
+        return self._store(cid, report.update(), forced)
 
     def _adopt(self, order: Order) -> Order:
         self.journal.record_order_intent(order, ADOPTED_ORIGIN, ADOPTED_REASON)
@@ -667,6 +714,7 @@ class OrderManager:
         if new.is_terminal:
             self.orders.pop(cid, None)
             self.outcome_unknown.discard(cid)
+            self._last_sent_ms.pop(cid, None)
         else:
             self.orders[cid] = new
         self._publish(new)

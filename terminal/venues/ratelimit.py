@@ -25,9 +25,10 @@ class RateGate:
     weight_limit: int = 6000  # per minute (Binance spot 6000, futures 2400)
     headroom: float = 0.9  # start pacing when this share of the budget is used
     clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time  # the venue's weight window is a wall-clock minute
     blocked_until: float = 0.0
     used_weight: int = 0
-    used_weight_at: float = 0.0
+    used_weight_minute: int = -1  # the wall-clock minute the reading was taken in
     bans: int = 0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -39,17 +40,18 @@ class RateGate:
     def note_weight(self, used: int) -> None:
         """Record the venue's ``X-MBX-USED-WEIGHT-1M`` (or equivalent)."""
         self.used_weight = used
-        self.used_weight_at = self.clock()
+        self.used_weight_minute = int(self.wall() // 60)
 
     def wait_s(self) -> float:
         """How long the next request has to wait (0 = go)."""
         now = self.clock()
         wait = max(0.0, self.blocked_until - now)
         if self.used_weight >= self.weight_limit * self.headroom:
-            # The venue's window is a calendar minute; wait for the next one.
-            window_left = 60.0 - (time.time() % 60.0)
-            if now - self.used_weight_at < window_left:
-                wait = max(wait, window_left)
+            # The venue's window is a calendar minute: a nearly spent budget read in *this*
+            # minute waits for the next one; a reading from an earlier minute no longer counts.
+            wall = self.wall()
+            if int(wall // 60) == self.used_weight_minute:
+                wait = max(wait, 60.0 - (wall % 60.0))
         return wait
 
     async def acquire(self, *, max_wait_s: float = 30.0) -> None:

@@ -10,7 +10,8 @@ Why our own: python-binance gives up after 5 reconnects and pybit's thread dies 
 - runs a staleness watchdog per stream key: a key silent for ``stale_after_s`` is STALE, and when
   the whole connection has had no data for that long it is torn down and reconnected - a stall on
   an open socket whose pongs still arrive would otherwise never heal;
-- reports ``FeedStatus`` changes (connecting → live → stale/reconnecting → live).
+- reports ``FeedStatus`` changes (connecting → live → stale/reconnecting → live), and every lost
+  connection as a new RECONNECTING, even one lost before its first data frame.
 
 Parsing belongs to the adapter: frames are handed over as raw strings with their receive time,
 ``time.perf_counter_ns()`` taken as the frame is read (monotonic, for latency figures; the same
@@ -84,6 +85,17 @@ def _wall_ms() -> int:
 
 
 _LIVE = FeedState.LIVE
+
+
+def _next_status(old: FeedStatus, state: FeedState, detail: str, new_outage: bool) -> FeedStatus:
+    """``old.with_state``, except that a ``new_outage`` in the state ``old`` is already in (a
+    reconnected socket lost before its first data frame) starts over: a fresh object (so it is
+    reported), ``since`` now, one more reconnect counted."""
+    now = _wall_ms()
+    if new_outage and old.state is state:
+        reconnects = old.reconnects + (1 if state is FeedState.RECONNECTING else 0)
+        return dataclasses.replace(old, since=now, detail=detail, reconnects=reconnects)
+    return old.with_state(state, now, detail)
 
 
 class _Track:
@@ -230,9 +242,12 @@ class SupervisedStream:
                 self.backoff.reset()
             delay = self.backoff.next_delay()
             self.delays.append(delay)
-            self._emit(FeedState.RECONNECTING, f"{detail}; retry in {delay:.2f}s")
+            # A connection that came up and was lost is a new outage even when no data frame
+            # made it LIVE in between (state and detail may repeat exactly): always report it.
+            lost = connected_at is not None
+            self._emit(FeedState.RECONNECTING, f"{detail}; retry in {delay:.2f}s", new_outage=lost)
             for key in list(self._keys):
-                self._key_state(key, FeedState.RECONNECTING, detail)
+                self._key_state(key, FeedState.RECONNECTING, detail, new_outage=lost)
             await asyncio.sleep(delay)
 
     async def _resolve_url(self) -> str:
@@ -373,19 +388,19 @@ class SupervisedStream:
         return f"stale: {detail}"
 
     # ---- status plumbing ----
-    def _emit(self, state: FeedState, detail: str) -> None:
+    def _emit(self, state: FeedState, detail: str, *, new_outage: bool = False) -> None:
         conn = self._conn
         old = conn.current()
-        new = old.with_state(state, _wall_ms(), detail)
+        new = _next_status(old, state, detail, new_outage)
         if new is not old:
             conn.status = new
             self._notify(new)
 
-    def _key_state(self, key: str, state: FeedState, detail: str) -> None:
+    def _key_state(self, key: str, state: FeedState, detail: str, *, new_outage: bool = False) -> None:
         track = self._keys[key]
         old = track.current()
-        new = track.status = old.with_state(state, _wall_ms(), detail)
-        if new.state is not old.state or new.detail != old.detail:
+        new = track.status = _next_status(old, state, detail, new_outage)
+        if new_outage or new.state is not old.state or new.detail != old.detail:
             self._notify(new)
 
     def _notify(self, status: FeedStatus) -> None:

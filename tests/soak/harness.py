@@ -297,6 +297,16 @@ class Soak:
             if e.kind is StreamKind.USER or e.status.stream_id.endswith((":market", ":public", ":book"))
         ][:12]
 
+    def _stream_past_snapshot(self) -> bool:
+        """A diff was applied after the book's last snapshot. Until then the venue may still
+        send diffs the (REST) snapshot already covers; skipping or swapping one of those is
+        invisible by design (it is dropped as stale anyway), so a GAP/REORDER striking it would
+        show no outage. A race, not seen in an instrumented run of 200 gaps; cheap to exclude."""
+        for e in reversed(self.events):
+            if isinstance(e, BookUpdated) and e.symbol == SYM:
+                return not e.resynced
+        return False
+
     def _book_outage(self, mark: int) -> bool:
         return any(
             e.kind is StreamKind.MARKET and e.symbol == SYM and e.status.state is FeedState.RESYNCING
@@ -391,6 +401,8 @@ class Soak:
     async def stream_cycle(self, fault: StreamFault, i: int) -> None:
         stats = self.report.stream.setdefault(str(fault), KindStats())
         await self._wait(self._healed, 10, "healed before the next fault")
+        if fault in (StreamFault.GAP, StreamFault.REORDER):
+            await self._wait(self._stream_past_snapshot, 5, "a diff applied since the last snapshot")
         before = self.faults.injected.get(str(fault), 0)
         mark = len(self.events)
         t0 = time.monotonic()
@@ -460,6 +472,12 @@ class Soak:
             if ok:
                 stats.recovered += 1
                 stats.recover_s.append(time.monotonic() - t0)
+        if placement:
+            # Keep the resting orders few: each locks funds, and at 200 per kind ~500 resting
+            # buys piled up until Binance spot refused new ones (OrderRejected: a harness artefact).
+            for o in self.oms.open_orders(self.venue, SYM):
+                with contextlib.suppress(Exception):
+                    await self.oms.cancel(o.client_id)
 
     async def _read_with_retries(self) -> tuple[str, bool]:
         """What a caller does with a read: retry typed transient errors, honouring Retry-After."""

@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -20,6 +21,11 @@ from terminal.model import OrderStatus, Side, Venue
 from terminal.sim.server import RunningSim
 from tests.trading.sim_support import SYM, adapter_class, journal_vs_venue, sim_orders, start_harness
 from tests.venues.binance_support import sim, venue_config  # noqa: F401 - fixture
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -114,7 +120,12 @@ async def test_kill_9_mid_trading_then_reconcile(sim, tmp_path, venue):  # noqa:
     # And someone places an order by hand in the venue's web UI.
     await place_by_hand(sim, venue)
 
-    h = await start_harness(venue_config(sim, venue), journal_path, unknown_grace_ms=0)
+    # The restart is judged as if it came 10 s later: an order journalled but never sent is
+    # "never placed" only once the venue's recvWindow (5 s) has passed, since a request still
+    # on its way could be executed until then.
+    h = await start_harness(
+        venue_config(sim, venue), journal_path, unknown_grace_ms=0, clock_ms=lambda: _now_ms() + 10_000
+    )
     try:
         left_open = h.journal.open_orders()
         await h.oms.reconcile(venue)

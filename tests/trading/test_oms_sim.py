@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from decimal import Decimal
 
@@ -276,6 +277,69 @@ async def test_a_long_ban_rejects_the_order_at_once_instead_of_holding_it(sim, t
         [order] = h.journal.orders(VENUE)
         assert order.status is OrderStatus.REJECTED and "retry after 600s" in order.reason
         assert h.oms.outcome_unknown == set()
+    finally:
+        await h.close()
+
+
+async def test_reconcile_never_rejects_an_order_still_waiting_to_be_sent(sim, tmp_path):  # noqa: F811
+    """An order held before its request (the adapter's rate gate sleeping off a used weight
+    budget) is not on the venue yet; a reconcile meanwhile (a user stream came back) must not
+    settle it "never placed": once sent and executed the journal would say REJECTED while the
+    venue filled it."""
+    h = await start_harness(
+        venue_config(sim, VENUE, recv_window_ms=0),  # grace = the 2 s late-request margin only
+        tmp_path / "j.sqlite3",
+        adapter_cls=adapter_or_skip(VENUE),
+        unknown_grace_ms=0,
+    )
+    try:
+        gate = asyncio.Event()
+        place = h.adapter.place_order
+
+        async def gated_place(order):  # the gate's sleep, made controllable
+            await gate.wait()
+            return await place(order)
+
+        h.adapter.place_order = gated_place
+        intent = OrderIntent(VENUE, SYM, Side.BUY, OrderType.MARKET, Decimal("0.001"))
+        submitting = asyncio.ensure_future(h.oms.submit(intent))
+        await asyncio.sleep(2.3)  # past the grace
+        [waiting] = h.oms.open_orders(VENUE)
+        await h.oms.reconcile(VENUE)  # the venue has never heard of it: it was not sent yet
+        assert h.oms.order(waiting.client_id).status is OrderStatus.PENDING_NEW
+        gate.set()
+        order = await asyncio.wait_for(submitting, 10)
+        assert order.status is OrderStatus.FILLED
+        assert journal_vs_venue(h.journal, sim) == []
+        assert not [a for a in h.journal.audit_log() if a.action == "reconcile_settle"]
+    finally:
+        await h.close()
+
+
+async def test_a_venue_report_overrides_an_inferred_never_placed(sim, tmp_path):  # noqa: F811
+    """If reconcile did settle an order "never placed" and the venue then shows it (a request
+    that arrived late), the venue's state wins in the journal and the reversal is audited."""
+    from terminal.model import OrderUpdate
+    from terminal.trading.oms import NEVER_PLACED_REASON
+
+    h = await start_harness(
+        venue_config(sim, VENUE), tmp_path / "j.sqlite3", adapter_cls=adapter_or_skip(VENUE)
+    )
+    try:
+        order = await h.oms.submit(limit_buy(7))
+        assert order.status is OrderStatus.NEW
+        # what reconcile's settle stores after "not found" (forced: the inference, not an event)
+        update = OrderUpdate(
+            order.client_id, OrderStatus.REJECTED, order.created_at, reason=NEVER_PLACED_REASON
+        )
+        forced = dataclasses.replace(order, status=OrderStatus.REJECTED, reason=NEVER_PLACED_REASON)
+        h.oms._store(order.client_id, update, forced)
+        assert h.journal.order(order.client_id).status is OrderStatus.REJECTED
+        report = await h.adapter.fetch_order(SYM, order.client_id)
+        h.oms.on_report(report)
+        assert h.journal.order(order.client_id).status is OrderStatus.NEW
+        assert any(a.action == "reconcile_reversed" for a in h.journal.audit_log())
+        assert journal_vs_venue(h.journal, sim) == []
     finally:
         await h.close()
 

@@ -483,3 +483,34 @@ async def test_user_stream_resubscribes_after_a_drop(spot, sim):  # noqa: F811
         ),
         what="executionReport after reconnect",
     )
+
+
+async def test_a_user_reconnect_cues_one_reconcile_not_two(spot, sim):  # noqa: F811
+    """The OMS reconciles (openOrders 80 + myTrades 20 + account 20 request weight) each time a
+    USER feed id comes back LIVE. The stream's single key ("user") mirrors the connection; shown
+    as a second USER feed it cued a second reconcile per reconnect, which made the soak's
+    Binance spot drops wait for the weight budget."""
+    a, ev = spot
+    await a.watch_user()
+    mark = len(ev)
+    sim.exchange.faults.inject_stream(StreamFault.DROP, V)
+    await wait_for(lambda: a.user_subscriptions == 2, what="resubscribed")
+    # the first frame on the new socket brings the stream's own LIVE (an executionReport here)
+    await a.place_order(_limit("one-cue", Side.BUY, "0.01", _below_bid(sim)))
+    await wait_for(
+        lambda: any(
+            r.source is ReportSource.STREAM and r.order.client_id == "one-cue" for r in ev.of(OrderReport)
+        ),
+        what="a frame on the new socket",
+    )
+    last: dict[str, FeedState] = {}
+    cues = 0  # what OrderManager._on_feed counts: per stream id, a return to LIVE
+    for i, e in enumerate(ev):
+        if isinstance(e, FeedEvent) and e.kind is StreamKind.USER:
+            prev, last[e.status.stream_id] = last.get(e.status.stream_id), e.status.state
+            if i >= mark and e.status.state is FeedState.LIVE and prev not in (None, FeedState.LIVE):
+                cues += 1
+    assert cues == 1, [
+        (e.status.stream_id, e.status.state) for e in ev.of(FeedEvent) if e.kind is StreamKind.USER
+    ]
+    assert [sid for sid in a.feeds() if sid.startswith(f"{V}:user")] == [f"{V}:user"]

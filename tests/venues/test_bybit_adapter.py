@@ -45,7 +45,16 @@ from terminal.venues.events import (
     StreamKind,
     TickerEvent,
 )
-from tests.venues.bybit_support import Recorder, adapter_for, churn, market, running_sim, wait_for
+from terminal.venues.ws import Backoff
+from tests.venues.bybit_support import (
+    Recorder,
+    adapter_for,
+    churn,
+    config_for,
+    market,
+    running_sim,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -410,6 +419,33 @@ async def test_private_stream_survives_drop() -> None:
         order = resting_buy(adapter, sim, venue, cid("after-drop"))
         await adapter.place_order(order)
         await wait_for(lambda: stream_reports(rec, order.client_id), what="order event after the drop")
+
+
+async def test_private_drop_right_after_a_resubscribe_still_leaves_live() -> None:
+    """Two drops in a row, the second before the re-subscribed socket carried a frame: the
+    user FeedStatus must leave LIVE for each (it went LIVE "resubscribed" with no outage in
+    between when the socket layer swallowed the second loss - the flaky soak DROP)."""
+    venue = Venue.BYBIT_SPOT
+    rec = Recorder()
+    async with running_sim() as sim:
+        adapter = BybitAdapter(
+            config_for(sim, venue, stale_after_s=5.0),
+            rec,
+            backoff=Backoff(base_s=0.0, cap_s=0.0),  # identical "retry in 0.00s" details
+            ping_interval_s=1.0,  # the first pong comes 1 s after a subscribe: time for a drop
+            heartbeat_s=2.0,
+        )
+        await adapter.start()
+        try:
+            await adapter.watch_user()
+            for n in (2, 3):
+                mark = len(rec.events)
+                sim.exchange.faults.inject_stream(StreamFault.DROP, venue)
+                await wait_for(lambda n=n: adapter.user_subscriptions == n, what=f"subscription {n}")
+                states = rec.feed_states(StreamKind.USER, start=mark)
+                assert states[0] is FeedState.RECONNECTING and states[-1] is FeedState.LIVE, (n, states)
+        finally:
+            await adapter.close()
 
 
 async def test_conditional_order_is_untriggered_then_canceled() -> None:

@@ -347,3 +347,44 @@ async def test_receive_time_is_perf_counter_and_status_counts_on_read(sim: Runni
     assert status.last_message_at is not None and 0 <= wall_ms - status.last_message_at < 5_000
     # one LIVE notification per key and for the connection, not one status per frame
     assert len([s for s in rec.statuses if s.state is FeedState.LIVE]) == 3
+
+
+@pytest.mark.timeout(20)
+async def test_connection_lost_before_any_data_is_still_reported(sim: RunningSim, started) -> None:
+    """A socket that connects and is lost before its first data frame never went LIVE, so its
+    status is still RECONNECTING with (often) the very same detail: the new outage must be
+    reported all the same. (Adapters that call a subscribed connection LIVE - Bybit's private
+    stream - otherwise show LIVE across an outage: the flaky bybit_spot soak DROP.)"""
+    rec = Recorder()
+    hooks = 0
+
+    async def subscribe(ws) -> None:
+        nonlocal hooks
+        hooks += 1
+        if hooks <= 2:  # connected and silent (nothing subscribed yet): the network fails
+            sim.exchange.faults.inject_stream(StreamFault.DROP, Venue.BYBIT_LINEAR)
+            return
+        await ws.send_str(json.dumps({"op": "subscribe", "req_id": "s", "args": BYBIT_TOPICS}))
+
+    stream = SupervisedStream(
+        lambda: f"{sim.ws_url}/v5/public/linear",
+        name="early",
+        venue=Venue.BYBIT_LINEAR,
+        on_message=rec.on_message,
+        on_status=rec.on_status,
+        subscribe=subscribe,
+        stream_key=bybit_key,
+        heartbeat_s=2.0,
+        stale_after_s=5.0,
+        backoff=Backoff(base_s=0.0, cap_s=0.0),  # "retry in 0.00s" every time: details repeat
+    )
+    started(stream)
+    await wait_for(lambda: stream.status.state is FeedState.LIVE, what="LIVE after two early drops")
+    assert stream.connects == 3
+    assert rec.states("early") == [
+        FeedState.CONNECTING,
+        FeedState.RECONNECTING,
+        FeedState.RECONNECTING,  # the second connection's loss: a new outage, not a repeat
+        FeedState.LIVE,
+    ]
+    assert stream.status.reconnects == 2

@@ -444,7 +444,7 @@ class BinanceSpotAdapter(VenueAdapter):
                 name=f"{VENUE}:user",
                 venue=VENUE,
                 on_message=self._on_user_frame,
-                on_status=lambda st: self._feed(st, StreamKind.USER, None),
+                on_status=self._on_user_status,
                 subscribe=self._on_user_connect,
                 # any frame proves the connection; the app ping keeps a quiet account from
                 # looking stale (its answers count as liveness here)
@@ -469,6 +469,12 @@ class BinanceSpotAdapter(VenueAdapter):
                     raise err
                 raise VenueError(VENUE, f"user stream not subscribed: {err or 'timeout'}")
             await asyncio.sleep(0.02)
+
+    def _on_user_status(self, status: FeedStatus) -> None:
+        # One USER feed: the single key ("user") only mirrors the connection, and as a second
+        # feed id its return to LIVE cued a second OMS reconcile per reconnect (~120 weight).
+        if status.stream_id == f"{VENUE}:user":
+            self._feed(status, StreamKind.USER, None)
 
     def _ws_signed_params(self) -> dict[str, Any]:
         creds = self.config.credentials
