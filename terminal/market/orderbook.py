@@ -338,7 +338,7 @@ class _BinanceBook(LocalBook):
         buffering: fetch another) or GAP (the buffer does not chain onto the snapshot).
         """
         last = int(snap["lastUpdateId"])
-        if self._buffer and last < self._buffer[0].U:
+        if self._buffer and not self._continues(self._buffer[0], last):
             return ApplyResult.SNAPSHOT_TOO_OLD
         self._load(snap["bids"], snap["asks"], last)
         self.ts = int(snap.get("E", 0) or 0)
@@ -359,6 +359,12 @@ class _BinanceBook(LocalBook):
 
     def _event(self, d: DepthDiff) -> ApplyResult:
         raise NotImplementedError
+
+    def _continues(self, d: DepthDiff, last: int) -> bool:
+        """Whether ``d`` may be the first event after a snapshot at ``last`` (nothing between
+        them missing). Spot: ``U <= lastUpdateId + 1``."""
+        first = d.U  # (a local: ruff reads the capital attribute as a constant)
+        return first <= last + 1
 
 
 class BinanceSpotBookSync(_BinanceBook):
@@ -441,13 +447,19 @@ class BinanceFuturesBookSync(_BinanceBook):
             return self._event(d)
         return super().on_diff(msg)
 
+    def _continues(self, d: DepthDiff, last: int) -> bool:
+        # The documented rule is U <= lastUpdateId <= u; an event whose pu *is* the snapshot's
+        # id continues it exactly (the snapshot fell on an event boundary), so nothing is
+        # missing - refusing it would resync again and again.
+        first = d.U
+        return first <= last or d.pu == last
+
     def _event(self, d: DepthDiff) -> ApplyResult:
         if not self._started:
             if d.u < self.update_id:
                 return ApplyResult.STALE_DROPPED
-            first = d.U
-            if first > self.update_id:
-                return self._gap(f"first event U={first} > lastUpdateId={self.update_id}")
+            if not self._continues(d, self.update_id):
+                return self._gap(f"first event U={d.U} > lastUpdateId={self.update_id}")
             self._started = True
         elif d.pu != self.update_id:
             if d.u <= self.update_id and d.pu < self.update_id:

@@ -187,12 +187,21 @@ def test_futures_procedure() -> None:
 
 def test_futures_first_event_must_straddle() -> None:
     book = BinanceFuturesBookSync(SYM, "0.10")
-    book.on_diff(_diff(101, 105, pu=100))
-    assert book.on_snapshot(SNAP) is ApplyResult.SNAPSHOT_TOO_OLD  # 100 < first buffered U
+    book.on_diff(_diff(102, 105, pu=101))
+    assert book.on_snapshot(SNAP) is ApplyResult.SNAPSHOT_TOO_OLD  # 101 missing between them
+    book = BinanceFuturesBookSync(SYM, "0.10")
+    book.on_diff(_diff(101, 105, pu=100))  # continues the snapshot's id exactly
+    assert book.on_snapshot(SNAP) is ApplyResult.APPLIED and book.update_id == 105
     book = BinanceFuturesBookSync(SYM, "0.10")
     assert book.on_snapshot(SNAP) is ApplyResult.APPLIED
     assert book.on_diff(_diff(98, 99, pu=97)) is ApplyResult.STALE_DROPPED  # u < lastUpdateId
-    assert book.on_diff(_diff(101, 105, pu=100)) is ApplyResult.GAP  # U=101 > lastUpdateId=100
+    assert book.on_diff(_diff(102, 105, pu=101)) is ApplyResult.GAP  # U=102 > lastUpdateId=100: 101 missing
+    # The snapshot fell on an event boundary: the next event starts after it (U > lastUpdateId)
+    # but its pu *is* lastUpdateId, so nothing is missing; refusing it resyncs forever.
+    book = BinanceFuturesBookSync(SYM, "0.10")
+    assert book.on_snapshot(SNAP) is ApplyResult.APPLIED
+    assert book.on_diff(_diff(101, 105, b=[["99.95", "2"]], pu=100)) is ApplyResult.APPLIED
+    assert book.update_id == 105 and book.state is BookState.LIVE
 
 
 def test_crossed_book_is_a_desync() -> None:
