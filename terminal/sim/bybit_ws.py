@@ -118,6 +118,11 @@ class Topic:
             await asyncio.sleep(self.interval)
             if self.hub.stalled(self.symbol):
                 continue
+            if all(conn.peer.closed for conn in self.subs):
+                # Only cut sockets not yet detached (a drop): publishing to nobody would
+                # consume one-shot faults (a restart's u=1 reset) that the reconnecting
+                # subscriber must see.
+                continue
             try:
                 self.tick()
             except Exception:  # a publisher bug must not kill the stream silently
