@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
 from decimal import Decimal
 
@@ -230,39 +229,3 @@ async def test_run_loop_pause_and_resume() -> None:
     finally:
         await gen.stop()
     assert task.done()
-
-
-async def test_run_loop_yields_between_markets() -> None:
-    """In demo mode the simulator shares the loop with the window: ``run`` lets other tasks in
-    after each market's flow instead of holding the loop for a whole step."""
-    exchange = _exchange()
-    gen = _gen(exchange)
-    order: list[str] = []
-    for i, flow in enumerate(gen.flows):
-        step = flow.step
-
-        def traced(dt: float, step=step, i=i) -> int:
-            order.append(f"flow{i}")
-            return step(dt)
-
-        flow.step = traced  # type: ignore[method-assign]
-
-    async def neighbour() -> None:
-        while True:
-            order.append("other")
-            await asyncio.sleep(0)
-
-    other = asyncio.create_task(neighbour())
-    task = asyncio.create_task(gen.run(interval_s=0.005))
-    try:
-        while gen.stats.steps < 3:
-            await asyncio.sleep(0.005)
-    finally:
-        task.cancel()
-        other.cancel()
-        await asyncio.gather(task, other, return_exceptions=True)
-    flows = [k for k, name in enumerate(order) if name.startswith("flow")]
-    assert len(gen.flows) > 1 and len(flows) >= 2 * len(gen.flows)
-    # never two flows back to back: the neighbour ran between every pair
-    assert all(b - a > 1 for a, b in itertools.pairwise(flows))
-    assert gen.stats.level_changes > 0 and gen.stats.busy_seconds > 0
