@@ -1,0 +1,1 @@
+"""Signals from outside: the embedded webhook listener (MarketRaker, generic signed hooks)."""
