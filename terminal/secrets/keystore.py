@@ -224,6 +224,48 @@ class KeyStore:
             log.info("API keys deleted for %s %s", venue, network)
         return any(removed)
 
+    # ------------------------------------------------------------------ named secrets
+    # Webhook HMAC secrets, and later bot tokens and SMTP passwords: one value per name, in the
+    # same backend as the API keys (never in a config file).
+    def save_secret(self, name: str, value: str) -> None:
+        name, value = name.strip(), value.strip()
+        if not name or not value:
+            raise KeyStoreError("a secret needs a name and a value")
+        if self._vault is not None:
+            self._vault.set(f"secret:{name}", value)
+            return
+        self._require_secret_backend(name)
+        try:
+            keyring.set_password(self.service, f"secret:{name}", value)
+        except Exception as exc:
+            raise KeyStoreError(f"saving secret {name!r} failed ({_scrub(str(exc), value)})") from None
+
+    def secret(self, name: str) -> str | None:
+        if self._vault is not None:
+            return self._vault.get(f"secret:{name}")
+        self._require_secret_backend(name)
+        try:
+            return keyring.get_password(self.service, f"secret:{name}")
+        except Exception as exc:
+            raise KeyStoreError(f"reading secret {name!r} failed ({type(exc).__name__})") from None
+
+    def delete_secret(self, name: str) -> bool:
+        if self._vault is not None:
+            return self._vault.delete(f"secret:{name}")
+        self._require_secret_backend(name)
+        try:
+            keyring.delete_password(self.service, f"secret:{name}")
+            return True
+        except keyring.errors.PasswordDeleteError:
+            return False
+
+    def _require_secret_backend(self, name: str) -> None:
+        backend = self.backend
+        if backend is StoreBackend.LOCKED_FILE:
+            raise VaultLocked(f"secret {name!r} is in the locked key file {self.vault_path}: unlock it first")
+        if backend is StoreBackend.NONE:
+            raise NoKeyringBackend(f"{keyring_status().reason} Secret {name!r} cannot be stored or read.")
+
     # ------------------------------------------------------------------ helpers
     def _require_keyring(self, venue: Venue, network: Network) -> None:
         backend = self.backend

@@ -69,6 +69,8 @@ __all__ = [
     "SignalRecord",
     "SignalVerdict",
     "UnknownOrder",
+    "WebhookOutcome",
+    "WebhookRequestRecord",
     "kill_switch_origin",
     "validate_origin",
 ]
@@ -158,6 +160,28 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         "UPDATE orders SET origin='external' WHERE origin='manual' AND reason LIKE 'adopted:%'",
         "CREATE INDEX orders_venue_symbol ON orders(venue, symbol, created_ms)",
     ),
+    (  # 3: every request the webhook listener answered, accepted or not (never its secrets:
+        # no signature header, no hook secret). ``body`` is the text as received (secret-looking
+        # JSON fields masked), NULL when it was not read (too large, no such hook or route).
+        """CREATE TABLE webhook_requests (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_ms INTEGER NOT NULL,
+            hook TEXT NOT NULL,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            remote TEXT,
+            status INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT,
+            signal_id TEXT,
+            body_size INTEGER NOT NULL,
+            body_sha256 TEXT,
+            body TEXT,
+            headers TEXT NOT NULL,
+            elapsed_us INTEGER NOT NULL
+        ) STRICT""",
+        "CREATE INDEX webhook_requests_ms ON webhook_requests(received_ms)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -193,6 +217,22 @@ class JournalTable(StrEnum):
     FILLS = "fills"
     SIGNALS = "signals"
     AUDIT = "audit"
+    WEBHOOK_REQUESTS = "webhook_requests"
+
+
+class WebhookOutcome(StrEnum):
+    """What the webhook listener made of a request (the HTTP status says it to the sender)."""
+
+    ACCEPTED = "accepted"  # 200: verified, valid, first delivery; published
+    DUPLICATE = "duplicate"  # 200 with duplicate: true; not published again
+    IGNORED = "ignored"  # 202: verified but not actionable (unknown notification type)
+    INVALID = "invalid"  # 400: malformed JSON, missing fields, wrong types
+    UNAUTHORIZED = "unauthorized"  # 401: missing or bad signature
+    NOT_FOUND = "not_found"  # 404/405: no such hook or route
+    TIMEOUT = "timeout"  # 408: the body did not arrive in time
+    TOO_LARGE = "too_large"  # 413
+    RATE_LIMITED = "rate_limited"  # 429
+    UNAVAILABLE = "unavailable"  # 503: our side cannot process it now (no key, journal error)
 
 
 # Who placed an order:
@@ -251,6 +291,25 @@ class SignalRecord:
     payload: Mapping[str, Any]
     verdict: SignalVerdict
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequestRecord:
+    seq: int
+    received_at: int  # ms
+    hook: str  # "marketraker", a generic hook's name, or the path's name for unknown routes
+    method: str
+    path: str
+    remote: str | None
+    status: int
+    outcome: WebhookOutcome
+    reason: str | None
+    signal_id: str | None
+    body_size: int
+    body_sha256: str | None
+    body: str | None
+    headers: Mapping[str, str]  # already stripped of secrets by the listener
+    elapsed_us: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -750,6 +809,96 @@ class Journal:
                 payload=json.loads(r["payload"]),
                 verdict=SignalVerdict(r["verdict"]),
                 reason=r["reason"],
+            )
+            for r in rows
+        ]
+
+    def record_webhook_request(
+        self,
+        *,
+        received_at: int,
+        hook: str,
+        method: str,
+        path: str,
+        status: int,
+        outcome: WebhookOutcome,
+        remote: str | None = None,
+        reason: str | None = None,
+        signal_id: str | None = None,
+        body_size: int = 0,
+        body_sha256: str | None = None,
+        body: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        elapsed_us: int = 0,
+    ) -> WebhookRequestRecord:
+        """Record one request the webhook listener answered. The caller strips secrets
+        (signature headers, hook secrets) before calling: this stores what it is given."""
+        outcome = WebhookOutcome(outcome)
+        header_map = dict(headers or {})
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO webhook_requests (received_ms, hook, method, path, remote, status, outcome, "
+                "reason, signal_id, body_size, body_sha256, body, headers, elapsed_us) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    received_at,
+                    hook,
+                    method,
+                    path,
+                    remote,
+                    int(status),
+                    outcome,
+                    reason,
+                    signal_id,
+                    body_size,
+                    body_sha256,
+                    body,
+                    _dumps(header_map),
+                    elapsed_us,
+                ),
+            )
+            seq = int(cur.lastrowid or 0)
+        return WebhookRequestRecord(
+            seq=seq,
+            received_at=received_at,
+            hook=hook,
+            method=method,
+            path=path,
+            remote=remote,
+            status=int(status),
+            outcome=outcome,
+            reason=reason,
+            signal_id=signal_id,
+            body_size=body_size,
+            body_sha256=body_sha256,
+            body=body,
+            headers=header_map,
+            elapsed_us=elapsed_us,
+        )
+
+    def webhook_requests(self, since: int | None = None) -> list[WebhookRequestRecord]:
+        """Requests received at or after ``since`` (ms), oldest first."""
+        rows = self._read(
+            "SELECT * FROM webhook_requests WHERE received_ms >= ? ORDER BY received_ms, seq",
+            (since if since is not None else -(2**62),),
+        )
+        return [
+            WebhookRequestRecord(
+                seq=r["seq"],
+                received_at=r["received_ms"],
+                hook=r["hook"],
+                method=r["method"],
+                path=r["path"],
+                remote=r["remote"],
+                status=r["status"],
+                outcome=WebhookOutcome(r["outcome"]),
+                reason=r["reason"],
+                signal_id=r["signal_id"],
+                body_size=r["body_size"],
+                body_sha256=r["body_sha256"],
+                body=r["body"],
+                headers=json.loads(r["headers"]),
+                elapsed_us=r["elapsed_us"],
             )
             for r in rows
         ]

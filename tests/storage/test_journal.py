@@ -172,7 +172,7 @@ def test_version_1_journal_opens_and_migrates(tmp_path: Path) -> None:
     raw.close()
 
     with Journal.open(path) as j:
-        assert j.schema_version == SCHEMA_VERSION == 2
+        assert j.schema_version == SCHEMA_VERSION == 3
         assert j.integrity_check() == "ok"
         mine, web = j.order_record("mine"), j.order_record("web1")
         assert mine is not None and web is not None

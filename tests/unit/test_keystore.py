@@ -395,3 +395,31 @@ def test_missing_fields_are_not_reported_not_guessed() -> None:
     perms = from_binance_account({})
     assert perms.trade is None and perms.withdraw is None
     assert perms.summary() == "account permissions: trading not reported; withdrawals not reported"
+
+
+# ---------------------------------------------------------------------- named secrets (webhook HMAC)
+def test_named_secrets_live_in_the_keyring(memory_keyring, tmp_path: Path) -> None:
+    store = KeyStore(tmp_path)
+    assert store.secret("webhook:tv") is None
+    store.save_secret("webhook:tv", SECRET)
+    assert memory_keyring.store == {(SERVICE, "secret:webhook:tv"): SECRET}
+    assert KeyStore(tmp_path).secret("webhook:tv") == SECRET
+    assert store.delete_secret("webhook:tv") is True
+    assert store.delete_secret("webhook:tv") is False
+    assert store.secret("webhook:tv") is None
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(KeyStoreError, match="needs a name and a value"):
+        store.save_secret("webhook:tv", " ")
+
+
+def test_named_secret_without_a_backend_is_a_clear_error(no_keyring, tmp_path: Path) -> None:
+    with pytest.raises(NoKeyringBackend, match="cannot be stored or read"):
+        KeyStore(tmp_path).save_secret("webhook:tv", SECRET)
+
+
+def test_named_secrets_in_the_encrypted_file(no_keyring, tmp_path: Path) -> None:
+    store = KeyStore(tmp_path)
+    store.use_encrypted_file("correct horse battery staple")
+    store.save_secret("webhook:tv", SECRET)
+    assert store.secret("webhook:tv") == SECRET
+    assert_no_plaintext(tmp_path, SECRET)
