@@ -41,5 +41,8 @@ def smooth(x: np.ndarray, alpha: float, period: int) -> np.ndarray:
         return out
     seed = float(np.mean(x[:period]))
     out[period - 1] = seed
-    out[period:] = recursive_filter(x[period:], alpha, seed)
+    # Filter the deviation from the seed, not the raw values: a flat input then stays exactly
+    # flat (two EMAs of a flat market tie exactly, which crossover rules depend on) and no
+    # price-scale digits are spent on the level.
+    out[period:] = recursive_filter(x[period:] - seed, alpha, 0.0) + seed
     return out

@@ -17,24 +17,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from terminal.model import Candle, Side, Signal, Venue
 
 __all__ = [
+    "CandleSource",
     "EntryKind",
     "InputKind",
     "Intent",
     "IntentAction",
     "ParamError",
     "SizeHint",
+    "Skip",
     "Strategy",
     "StrategyContext",
     "StrategyError",
+    "check_params",
     "param",
 ]
+
+
+_MAX_SKIPS = 1000
 
 
 class InputKind(StrEnum):
@@ -104,6 +110,19 @@ class Intent:
                 )
 
 
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """An input a strategy looked at and chose not to act on, with why (e.g. a MarketRaker
+    signal whose price was worse than buy_price, a spot "Short"). The host drains these after
+    each hook (``Strategy.drain_skips``), journals them and shows them in the signals dock."""
+
+    strategy: str
+    symbol: str
+    reason: str
+    signal_id: str | None = None
+    at_ms: int = 0
+
+
 class StrategyError(Exception):
     """A strategy failed; the host disarms it and tells the user."""
 
@@ -160,6 +179,18 @@ class StrategyContext(Protocol):
         ...
 
 
+@runtime_checkable
+class CandleSource(Protocol):
+    """Optional extra a context may offer: closed-bar history of any symbol (the MACD daily
+    sweep reads symbols it is not armed on). Kept out of ``StrategyContext`` so contexts
+    without it still satisfy that protocol; strategies check ``isinstance(ctx, CandleSource)``."""
+
+    def candles(self, symbol: str, interval: str) -> dict[str, np.ndarray]:
+        """Closed bars, oldest first: "open", "high", "low", "close", "volume" (float64) and
+        "time" (int64 open time, ms) arrays of equal length; empty arrays if none."""
+        ...
+
+
 class Strategy(ABC):
     """Subclasses set the class attributes, define a frozen ``Params`` dataclass whose fields
     are built with ``param`` (every one has a default), and override the ``on_*`` hooks of
@@ -175,6 +206,7 @@ class Strategy(ABC):
         check_params(params)
         self.params = params
         self.ctx = ctx
+        self._skips: list[Skip] = []
 
     # -- what it needs
     def timeframes(self) -> tuple[str, ...]:
@@ -198,6 +230,18 @@ class Strategy(ABC):
 
     def on_schedule(self, now_ms: int) -> Sequence[Intent]:
         return ()
+
+    # -- why an input was not acted on (the host drains and journals these after each hook)
+    def skip(
+        self, reason: str, *, symbol: str | None = None, signal_id: str | None = None, at_ms: int = 0
+    ) -> None:
+        self._skips.append(Skip(self.name, symbol or self.ctx.symbol, reason, signal_id, at_ms))
+        if len(self._skips) > _MAX_SKIPS:  # a host that never drains must not grow memory
+            del self._skips[: len(self._skips) - _MAX_SKIPS]
+
+    def drain_skips(self) -> list[Skip]:
+        out, self._skips = self._skips, []
+        return out
 
     # -- backtester fast path (optional): target position per bar (-1, 0, +1) over arrays of
     # one timeframe, decided at each bar's close; must equal what on_candle decides.
