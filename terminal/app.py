@@ -1,7 +1,11 @@
 """Composition root: build and run the headless trading core for one mode.
 
-demo    the simulator in-process (127.0.0.1, free port) with its generated credentials;
-        the four markets' real adapters point at it (``Network.CUSTOM``). ``AppConfig.sim_url``
+demo    the simulator on 127.0.0.1 (free port) with its generated credentials; the four
+        markets' real adapters point at it (``Network.CUSTOM``). ``AppConfig.sim_process``: in a
+        child process (``CHILD``, what the window runs: "another machine" with its own GIL, so
+        the GUI loop does not pay for it; ``spawn_sim()`` boots it while the window is built) or
+        in this process (``INPROCESS``, the default for headless runs and tests, whose faults and
+        inspection go through ``app.sim.exchange``). ``AppConfig.sim_url``
         instead connects to an already running simulator (``terminal sim``) with the keys in
         ``AppConfig.credentials``: tests and power users whose simulator must outlive the App.
 paper   real public market data (no keys), orders matched locally by ``PaperBroker``;
@@ -44,6 +48,7 @@ __all__ = [
     "AppError",
     "HeadlessReporter",
     "Mode",
+    "SimProcess",
     "default_data_dir",
     "run_headless",
 ]
@@ -70,6 +75,13 @@ class Mode(StrEnum):
     LIVE = "live"
 
 
+class SimProcess(StrEnum):
+    """Where demo mode (and paper on simulator data) runs the exchange simulator."""
+
+    CHILD = "child"  # its own process: the GUI's loop and GIL stay the UI's
+    INPROCESS = "inprocess"  # this process's loop: ``app.sim.exchange`` is the live exchange object
+
+
 class AppError(RuntimeError):
     """The app cannot start as configured (the message says why and what to do)."""
 
@@ -93,6 +105,8 @@ class AppConfig:
     paper_data: Network = Network.LIVE
     sim_history_days: int = 1  # demo: 1m history the simulator generates
     sim_seed: int = 1
+    sim_process: SimProcess = SimProcess.INPROCESS  # the window sets CHILD (terminal.ui.run)
+    sim_depth_rate: float | None = None  # book level changes/s per symbol and market; None: default
     keystore: Any = None  # terminal.secrets.KeyStore for testnet/live keys; None: default_keystore()
     # Live keys from the key store are used only after the user's explicit opt-in (the UI's
     # LiveOptIn dialog sets this): keys merely being stored must never start live trading.
@@ -101,6 +115,9 @@ class AppConfig:
     # instead of the in-process one; its keys go in ``credentials``. The simulator then outlives
     # the App (restart tests, several terminals on one simulated exchange).
     sim_url: str | None = None
+    # Strategies, the intent executor and (with ``automation.webhook``) the webhook listener;
+    # None: a session without automation (manual trading only).
+    automation: Any = field(default_factory=lambda: _default_automation())
 
     def for_mode(self, mode: Mode, *, live_venue: Venue | None = None, keystore: Any = None) -> AppConfig:
         """This (the user's start) config for a new session in ``mode``.
@@ -122,6 +139,12 @@ class AppConfig:
         )
 
 
+def _default_automation() -> Any:
+    from terminal.automation.wiring import AutomationConfig
+
+    return AutomationConfig()
+
+
 def adapter_class(venue: Venue) -> type[VenueAdapter]:
     module_name, cls_name = _ADAPTERS[venue]
     try:
@@ -139,10 +162,13 @@ class App:
         self.bus = EventBus()
         self.engine = Engine(self.bus)
         self.adapters: dict[Venue, VenueAdapter] = {}
-        self.sim: Any = None  # terminal.sim.server.RunningSim in demo mode
+        # demo: terminal.sim.server.RunningSim (INPROCESS) or terminal.sim.child.SimChild (CHILD)
+        self.sim: Any = None
+        self._sim_child: Any = None  # the SimChild from spawn_sim(), before start() adopts it
         self.journal: Any = None
         self.oms: Any = None
         self.brackets: Any = None  # terminal.trading.brackets.BracketManager, once the OMS exists
+        self.automation: Any = None  # terminal.automation.wiring.Automation, once the OMS exists
         self.data_dir = config.data_dir or default_data_dir(config.mode)
         self._started = False
         self._stopped = False
@@ -199,6 +225,11 @@ class App:
             for symbol in cfg.symbols:
                 self._watches[(venue, symbol)] = done = loop.create_future()
                 done.set_result(None)
+        if cfg.automation is not None:
+            from terminal.automation.wiring import Automation
+
+            self.automation = Automation(self, cfg.automation)
+            await self.automation.start()
         log.info(
             "app started: mode=%s venues=%s symbols=%s data_dir=%s",
             cfg.mode,
@@ -224,11 +255,12 @@ class App:
             return cfg.sim_url.rstrip("/"), {v: cfg.credentials[v] for v in cfg.venues}
         if cfg.sim_url is not None:
             raise AppError(f"sim_url is for demo mode only, not {cfg.mode}")
-        if cfg.mode is Mode.DEMO or (cfg.mode is Mode.PAPER and cfg.paper_data is Network.CUSTOM):
+        if self._runs_sim():
             await self._start_sim()
             if cfg.mode is Mode.PAPER:
                 return self.sim.url, {}  # public data only: the paper broker keeps the account
-            c = self.sim.exchange.default_credentials
+            child = cfg.sim_process is SimProcess.CHILD
+            c = self.sim.credentials if child else self.sim.exchange.default_credentials
             key = ApiCredentials(c.api_key, c.api_secret)
             return self.sim.url, dict.fromkeys(cfg.venues, key)
         if cfg.mode is Mode.PAPER:
@@ -277,11 +309,58 @@ class App:
             )
         return creds
 
+    def _runs_sim(self) -> bool:
+        """This session runs its own simulator (demo, or paper on simulator data)."""
+        cfg = self.config
+        return cfg.sim_url is None and (
+            cfg.mode is Mode.DEMO or (cfg.mode is Mode.PAPER and cfg.paper_data is Network.CUSTOM)
+        )
+
+    def spawn_sim(self) -> int | None:
+        """Start the simulator's child process now, so it boots while the window is being built;
+        ``start()`` then waits for it. Returns its pid; None (nothing done) unless this session
+        runs its simulator in a child (``SimProcess.CHILD``) and has not started yet. A child that
+        cannot even be spawned is reported by ``start()``."""
+        if self._started or not self._runs_sim() or self.config.sim_process is not SimProcess.CHILD:
+            return None
+        from terminal.sim.child import SimChild, SimChildError
+
+        if self._sim_child is None:
+            self._sim_child = SimChild(self._sim_child_config())
+        with contextlib.suppress(SimChildError):
+            self._sim_child.spawn()
+        return self._sim_child.pid
+
+    def _sim_child_config(self) -> Any:
+        from terminal.sim.child import SimChildConfig
+
+        cfg = self.config
+        return SimChildConfig(
+            symbols=cfg.symbols,
+            seed=cfg.sim_seed,
+            history_days=cfg.sim_history_days,
+            depth_rate=cfg.sim_depth_rate,
+        )
+
     async def _start_sim(self) -> None:
+        cfg = self.config
+        if cfg.sim_process is SimProcess.CHILD:
+            from terminal.sim.child import SimChild, SimChildError
+
+            if self._sim_child is None:
+                self._sim_child = SimChild(self._sim_child_config())
+            try:
+                await self._sim_child.start()
+            except SimChildError as exc:
+                raise AppError(str(exc)) from None
+            self.sim = self._sim_child
+            log.info("demo exchange simulator (child process %d) at %s", self.sim.pid, self.sim.url)
+            return
+
         from terminal.sim.exchange import SimConfig
         from terminal.sim.server import start_sim
 
-        cfg = self.config
+        rate = {} if cfg.sim_depth_rate is None else {"depth_rate": cfg.sim_depth_rate}
         self.sim = await start_sim(
             SimConfig(
                 host="127.0.0.1",
@@ -289,6 +368,7 @@ class App:
                 seed=cfg.sim_seed,
                 symbols=cfg.symbols,
                 history_days=cfg.sim_history_days,
+                **rate,  # type: ignore[arg-type]
             )
         )
         log.info("demo exchange simulator at %s", self.sim.url)
@@ -376,6 +456,9 @@ class App:
         self._stopped = True
         for pending in self._watches.values():
             pending.cancel()
+        automation, self.automation = self.automation, None
+        if automation is not None:
+            await automation.stop()  # first: no strategy may act on a closing OMS
         brackets, self.brackets = self.brackets, None
         if brackets is not None:
             brackets.close()  # before the OMS: no bracket step may start on a closing OMS
@@ -393,9 +476,12 @@ class App:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        if self.sim is not None:
-            sim, self.sim = self.sim, None
+        sim, self.sim = self.sim, None
+        child, self._sim_child = self._sim_child, None
+        if sim is not None:
             await sim.stop()
+        if child is not None and child is not sim:  # spawned, never (successfully) started
+            await child.stop()
         log.info("app stopped")
 
     async def __aenter__(self) -> App:

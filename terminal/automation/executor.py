@@ -19,6 +19,7 @@ correlation from signal to order to fill.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,9 +31,10 @@ from terminal.automation.context import clamp_to_account
 from terminal.automation.events import IntentOutcome, IntentResult
 from terminal.automation.ledger import StrategyLedger
 from terminal.bus import EventBus
-from terminal.model import InstrumentKind, OrderType, Side, Venue
+from terminal.model import InstrumentKind, Order, OrderType, Side, Venue
 from terminal.strategies.base import EntryKind, Intent, IntentAction
 from terminal.trading.brackets import BracketManager, EntrySpec, ExitSpec
+from terminal.trading.exits import ExitKind, ExitPlan, ExitWatcher, LocalExitSpec, place_exits
 from terminal.trading.oms import OrderIntent, OrderManager
 from terminal.trading.sizing import SizedOrder
 
@@ -63,20 +65,6 @@ class Sizer(Protocol):
         ...
 
 
-class ExitRegistry(Protocol):
-    def register(
-        self,
-        *,
-        origin: str,
-        venue: Venue,
-        symbol: str,
-        side: Side,
-        time_exit_ms: int | None,
-        trailing: Decimal | None,
-        signal_id: str | None,
-    ) -> None: ...
-
-
 class IntentExecutor:
     def __init__(
         self,
@@ -87,7 +75,7 @@ class IntentExecutor:
         sizer: Sizer,
         *,
         price_of: Callable[[Venue, str], Decimal | None],
-        exits: ExitRegistry | None = None,
+        exits: ExitWatcher | None = None,
         max_leverage: int = 5,
     ) -> None:
         self.oms = oms
@@ -101,6 +89,7 @@ class IntentExecutor:
         self._locks: dict[tuple[str, Venue, str], asyncio.Lock] = {}
         self._signal_owner: dict[str, str] = {}
         self._leverage_set: dict[tuple[Venue, str], int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._restore_signal_owners()
 
     def _restore_signal_owners(self) -> None:
@@ -190,10 +179,25 @@ class IntentExecutor:
             await self._ensure_leverage(origin, venue, intent.symbol, min(intent.leverage, self.max_leverage))
 
         reason = f"{intent.reason} [signal {intent.signal_id}]" if intent.signal_id else intent.reason
-        if stop is not None and intent.target is not None:
+        limit = intent.entry is EntryKind.LIMIT
+        plan = ExitPlan(
+            venue,
+            intent.symbol,
+            intent.side.opposite,
+            qty,
+            stop=stop,
+            target=intent.target,
+            time_exit_ms=intent.time_exit_ms,
+            trailing=intent.trailing,
+            reference=entry_price,
+            origin=origin,
+        )
+        local_only = plan.time_exit_ms is None and plan.trailing is None
+        if stop is not None and intent.target is not None and (local_only or self.exits is not None):
+            # The bracket manager owns the common case: its exits follow the entry's fill, even
+            # across a restart. Time/trailing exits join the bracket's group in the watcher.
             entry = EntrySpec(
-                type=OrderType.LIMIT if intent.entry is EntryKind.LIMIT else OrderType.MARKET,
-                price=intent.price if intent.entry is EntryKind.LIMIT else None,
+                type=OrderType.LIMIT if limit else OrderType.MARKET, price=intent.price if limit else None
             )
             exits = ExitSpec(
                 venue, intent.symbol, intent.side.opposite, qty, intent.target, stop, origin=origin
@@ -201,36 +205,100 @@ class IntentExecutor:
             bracket = await self.brackets.place_bracket(intent.side, exits, entry)
             cid = bracket.entry_id
             message = f"bracket {bracket.id}: {reason}"
+            if not local_only and self.exits is not None:
+                self._arm_local(plan, bracket.id)
+        elif stop is None and intent.target is None and local_only:
+            order = await self._entry(venue, intent, qty, origin, reason)
+            cid, message = order.client_id, reason
+        elif self.exits is None:
+            raise SizingRefused("this intent needs exits the session cannot place (no exit watcher)")
         else:
-            order = await self.oms.submit(
-                OrderIntent(
-                    venue,
-                    intent.symbol,
-                    intent.side,
-                    OrderType.LIMIT if intent.entry is EntryKind.LIMIT else OrderType.MARKET,
-                    qty,
-                    price=intent.price if intent.entry is EntryKind.LIMIT else None,
-                    origin=origin,
-                    reason=reason,
-                )
-            )
-            cid = order.client_id
-            message = reason
+            order = await self._entry(venue, intent, qty, origin, reason)
+            cid, message = order.client_id, f"{reason}; exits after the fill"
+            self._spawn_exits(cid, plan)
         if cid is not None:
             self.ledger.note_origin(cid, origin)
-        if self.exits is not None and (intent.time_exit_ms is not None or intent.trailing is not None):
-            self.exits.register(
-                origin=origin,
-                venue=venue,
-                symbol=intent.symbol,
-                side=intent.side,
-                time_exit_ms=intent.time_exit_ms,
-                trailing=intent.trailing,
-                signal_id=intent.signal_id,
-            )
         return IntentResult(key, origin, intent, IntentOutcome.PLACED, message, cid, qty)
 
     # ------------------------------------------------------------------ helpers
+    async def _entry(self, venue: Venue, intent: Intent, qty: Decimal, origin: str, reason: str) -> Order:
+        limit = intent.entry is EntryKind.LIMIT
+        return await self.oms.submit(
+            OrderIntent(
+                venue,
+                intent.symbol,
+                intent.side,
+                OrderType.LIMIT if limit else OrderType.MARKET,
+                qty,
+                price=intent.price if limit else None,
+                origin=origin,
+                reason=reason,
+            )
+        )
+
+    def _arm_local(self, plan: ExitPlan, bracket_id: str) -> None:
+        assert self.exits is not None
+        group = f"g-{bracket_id}"
+        self.exits.link(group, plan.venue, plan.symbol, bracket=bracket_id, origin=plan.origin)
+        if plan.trailing is not None:
+            self.exits.arm(
+                LocalExitSpec(
+                    plan.venue,
+                    plan.symbol,
+                    plan.side,
+                    plan.qty,
+                    ExitKind.TRAILING,
+                    origin=plan.origin,
+                    trail=plan.trailing,
+                    reference=plan.reference,
+                    group=group,
+                )
+            )
+        if plan.time_exit_ms is not None:
+            self.exits.arm(
+                LocalExitSpec(
+                    plan.venue,
+                    plan.symbol,
+                    plan.side,
+                    plan.qty,
+                    ExitKind.TIME,
+                    origin=plan.origin,
+                    at_ms=plan.time_exit_ms,
+                    group=group,
+                )
+            )
+
+    def _spawn_exits(self, cid: str, plan: ExitPlan) -> None:
+        task = asyncio.ensure_future(self._exits_after_fill(cid, plan))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _exits_after_fill(self, cid: str, plan: ExitPlan) -> None:
+        """Exits for what the entry filled, once it is done filling. (Not restart-safe while the
+        entry still rests: a LIMIT entry with a lone stop is rare; brackets cover the rest.)"""
+        assert self.exits is not None
+        while True:
+            order = self.oms.order(cid)
+            if order is not None and order.status.is_terminal:
+                break
+            await asyncio.sleep(0.05)
+        if order.filled_qty <= 0:
+            return
+        plan = dataclasses.replace(plan, qty=order.filled_qty, reference=order.avg_price or plan.reference)
+        try:
+            placed = await place_exits(plan, self.oms, self.exits, brackets=self.brackets)
+            log.info("%s exits for %s: %s", plan.origin, cid, placed)
+        except Exception as exc:
+            # The position is open without its exits: say so loudly, the user must act.
+            log.error(
+                "%s: placing the exits of %s failed: %s - the position is UNPROTECTED", plan.origin, cid, exc
+            )
+            self.oms.journal.audit(plan.origin, "exit_error", {"client_id": cid, "error": str(exc)})
+
+    async def settle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def _close(self, origin: str, venue: Venue, symbol: str, own: Decimal, reason: str) -> str:
         """Cancel this origin's working orders on the symbol (its exits), then close ``own``."""
         for order in self.oms.open_orders(venue, symbol):
