@@ -564,6 +564,9 @@ async def run_headless(config: AppConfig, *, duration_s: float | None = None) ->
         except VenueError as exc:  # unreachable venue, bad keys, unknown symbol: say which
             log.error("cannot start: %s", exc)
             return 1
+        webhooks = app.automation.webhooks if app.automation is not None else None
+        if webhooks is not None:
+            print(f"webhook {webhooks.url}", flush=True)  # scripts wait for this line
         if duration_s is not None:
             loop.call_later(duration_s, stop.set)
         await reporter.run(stop)

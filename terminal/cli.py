@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,10 @@ from terminal.model.enums import Venue
 from terminal.sim.instruments import DEFAULT_SYMBOLS, known_symbols
 
 LIVE_FLAG = "--i-understand-this-trades-real-money"
+# `terminal sim`'s keys from the environment (terminal.sim.child restarts its child with them):
+# unlike argv, another user cannot read a process's environment.
+ENV_SIM_API_KEY = "TERMINAL_SIM_API_KEY"
+ENV_SIM_API_SECRET = "TERMINAL_SIM_API_SECRET"
 
 
 def _symbols(text: str) -> tuple[str, ...]:
@@ -116,6 +121,11 @@ def _run_headless(args: argparse.Namespace) -> int:
         paper_data=Network.CUSTOM if args.paper_data == "sim" else Network.LIVE,
         live_opt_in=live,  # the command line's explicit acknowledgement, checked above
     )
+    try:
+        config.automation = _automation_config(args)
+    except (OSError, ValueError) as exc:  # a bad key file or option: say which, start nothing
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if live:
         logging.getLogger(__name__).warning(
             "LIVE trading on %s (acknowledged with %s)", args.live_venue, LIVE_FLAG
@@ -124,6 +134,26 @@ def _run_headless(args: argparse.Namespace) -> int:
         return asyncio.run(run_headless(config, duration_s=args.duration))
     except KeyboardInterrupt:
         return 130
+
+
+def _automation_config(args: argparse.Namespace) -> object:
+    """Strategies always; the webhook listener when a webhook option is given."""
+    from terminal.automation.wiring import AutomationConfig
+    from terminal.signals.server import WebhookConfig
+
+    wanted = args.webhook_port is not None or args.marketraker_key_file is not None or args.webhook_hooks
+    if not wanted:
+        return AutomationConfig()
+    key = args.marketraker_key_file
+    if key is not None and not key.is_file():
+        raise ValueError(f"--marketraker-key-file {key}: no such file")
+    webhook = WebhookConfig(
+        host=args.webhook_host,
+        port=args.webhook_port if args.webhook_port is not None else 8787,
+        marketraker_key=key,
+        generic_hooks=tuple(args.webhook_hooks or ()),
+    )
+    return AutomationConfig(webhook=webhook)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -172,6 +202,24 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument(
+        "--webhook-host", default="127.0.0.1", help="webhook listener address (default: loopback only)"
+    )
+    parser.add_argument(
+        "--webhook-port", type=int, default=None, help="start the webhook listener on this port (0: a free one)"
+    )
+    parser.add_argument(
+        "--marketraker-key-file",
+        type=Path,
+        default=None,
+        help="MarketRaker's verification key (PEM); enables POST /marketraker/notification",
+    )
+    parser.add_argument(
+        "--webhook-hooks",
+        type=lambda t: tuple(x.strip() for x in t.split(",") if x.strip()),
+        default=None,
+        help="generic signed hooks to serve at /signal/<name> (secrets: key store 'webhook:<name>')",
+    )
+    parser.add_argument(
         "--self-test",
         action="store_true",
         help="open the window in demo mode, wait for live candles and book levels, exit 0 (non-zero + reason otherwise)",
@@ -194,14 +242,28 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--symbols", type=_symbols, default=DEFAULT_SYMBOLS, help="comma-separated, e.g. BTCUSDT,ETHUSDT"
     )
-    sim.add_argument("--api-key", default="", help="accepted API key (generated when omitted)")
-    sim.add_argument("--api-secret", default="", help="its secret (generated when omitted)")
+    sim.add_argument(
+        "--api-key",
+        default=os.environ.get(ENV_SIM_API_KEY, ""),
+        help=f"accepted API key (default: ${ENV_SIM_API_KEY}, else generated)",
+    )
+    sim.add_argument(
+        "--api-secret",
+        default=os.environ.get(ENV_SIM_API_SECRET, ""),
+        help=f"its secret (default: ${ENV_SIM_API_SECRET}, else generated)",
+    )
     sim.add_argument("--history-days", type=int, default=14, help="days of 1m candle history to generate")
     sim.add_argument(
         "--depth-rate", type=float, default=400.0, help="book level changes/s per symbol and market"
     )
     sim.add_argument(
         "--static", action="store_true", help="no market generator: books only move with user orders"
+    )
+    sim.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="exit when stdin reaches EOF: the terminal runs its demo simulator like this, so the "
+        "child never outlives it (even a killed one)",
     )
     return parser
 
@@ -224,6 +286,10 @@ def _run_sim(args: argparse.Namespace) -> int:
         depth_rate=args.depth_rate,
         generator=not args.static,
     )
+    if args.exit_with_parent:
+        from terminal.sim.child import serve_child
+
+        return serve_child(config)
     try:
         asyncio.run(serve_forever(config))
     except KeyboardInterrupt:

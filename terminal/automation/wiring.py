@@ -17,7 +17,8 @@ from terminal.automation.host import StrategyHost
 from terminal.automation.ledger import StrategyLedger
 from terminal.automation.sizer import EngineSizer
 from terminal.model import Venue
-from terminal.signals.server import WebhookConfig, WebhookServer
+from terminal.signals.server import WebhookConfig, WebhookError, WebhookServer
+from terminal.signals.verify import KeyLoadError
 from terminal.trading.exits import ExitWatcher
 from terminal.trading.scheduler import Scheduler
 from terminal.trading.sizing import SizingConfig
@@ -86,14 +87,20 @@ class Automation:
                 from terminal.secrets import default_keystore
 
                 keystore = self.app.config.keystore or default_keystore()
-            self.webhooks = WebhookServer(
-                cfg,
-                bus=self.app.bus,
-                journal=self.app.journal,
-                secret_for=_secret_lookup(keystore),
-                health_extra=self.health,
-            )
-            await self.webhooks.start()
+            from terminal.app import AppError
+
+            try:
+                server = WebhookServer(
+                    cfg,
+                    bus=self.app.bus,
+                    journal=self.app.journal,
+                    secret_for=_secret_lookup(keystore),
+                    health_extra=self.health,
+                )
+                await server.start()
+            except (WebhookError, KeyLoadError) as exc:  # port taken, unreadable key: say which
+                raise AppError(f"webhook listener: {exc}") from exc
+            self.webhooks = server
             log.info(
                 "webhook listener at %s (MarketRaker: %s)", self.webhooks.url, self.webhooks.marketraker_url
             )
