@@ -13,9 +13,9 @@ generator turned up so the adapters receive ~5k websocket messages/s. Measured:
 * cold start: window constructed -> first repaint showing a live book (after Python imports;
   the import time is printed separately).
 
-``--sim child`` runs the simulator in a child process (the App connects to it over loopback as
-in demo mode) so the figures show the UI's own cost; ``inprocess`` (default) is demo mode as
-users run it, the simulator sharing this process and core.
+``--sim child`` (default) is demo mode as the window runs it: the simulator in a child process
+(``SimProcess.CHILD``, spawned before the window is built, so its boot counts in the cold start);
+``inprocess`` shares this process's loop and GIL with it (``SimProcess.INPROCESS``).
 
 Also reported: each panel's refresh p99 (``<key>:throttled``: the overview panels' draws,
 which run in a ``refresh.FrameSlots`` slot after the refresh asked for them) and the cyclic
@@ -38,14 +38,12 @@ import cProfile  # noqa: E402
 import gc  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
-import multiprocessing as mp  # noqa: E402
 import os  # noqa: E402
 import pstats  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from multiprocessing.connection import Connection  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -55,7 +53,7 @@ import qasync  # noqa: E402
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from terminal.app import App, AppConfig, Mode  # noqa: E402
+from terminal.app import App, AppConfig, Mode, SimProcess  # noqa: E402
 from terminal.gctune import tune_for_interactive  # noqa: E402
 from terminal.model import Venue  # noqa: E402
 from terminal.ui.context import Selection, UiContext  # noqa: E402
@@ -78,7 +76,6 @@ TARGET_COLD_START_S = 2.0
 TARGET_MSGS_PER_S = 5000
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 VENUE, SYMBOL = Venue.BINANCE_SPOT, "BTCUSDT"
-SIM_KEY, SIM_SECRET = "bench-key-" + "0" * 54, "bench-secret-" + "0" * 51
 
 
 def pct(values: list[float], q: float) -> float:
@@ -154,47 +151,6 @@ class LoopLag:
         self._last = now
 
 
-# ---------------------------------------------------------------------------- child simulator
-def _serve_sim(conn: Connection, depth_rate: float) -> None:
-    from terminal.sim.exchange import SimConfig
-    from terminal.sim.server import start_sim
-
-    async def main() -> None:
-        config = SimConfig(
-            port=0,
-            symbols=SYMBOLS,
-            depth_rate=depth_rate,
-            history_days=1,
-            api_key=SIM_KEY,
-            api_secret=SIM_SECRET,
-        )
-        sim = await start_sim(config)
-        conn.send(sim.url)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-class _ChildSim:
-    """Stands in for ``App.sim`` when the simulator runs in a child process."""
-
-    def __init__(self, depth_rate: float) -> None:
-        from terminal.sim.exchange import Credentials
-
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve_sim, args=(child, depth_rate), daemon=True)
-        self.proc.start()
-        if not parent.poll(60):
-            raise RuntimeError("the child simulator did not start")
-        self.url = parent.recv()
-        self.exchange = type("X", (), {"default_credentials": Credentials(SIM_KEY, SIM_SECRET, "demo")})()
-
-    async def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.join(10)
-
-
 # ---------------------------------------------------------------------------- run
 class MarketCounter:
     """Market-data events the adapters publish (one per applied depth diff, trade, ticker...)."""
@@ -245,18 +201,16 @@ async def run(
     tmp = tempfile.TemporaryDirectory(prefix="bench-ui-")
     t0 = time.perf_counter_ns()
     config = AppConfig(
-        mode=Mode.DEMO, symbols=SYMBOLS, data_dir=Path(tmp.name), candle_history=500, sim_history_days=1
+        mode=Mode.DEMO,
+        symbols=SYMBOLS,
+        data_dir=Path(tmp.name),
+        candle_history=500,
+        sim_history_days=1,
+        sim_process=SimProcess(sim_mode),
+        sim_depth_rate=depth_rate,
     )
     app = App(config)
-    child: _ChildSim | None = None
-    if sim_mode == "child":
-        child = _ChildSim(depth_rate)
-
-        async def external_sim() -> None:
-            app.sim = child
-
-        app._start_sim = external_sim  # type: ignore[method-assign]  # bench-only: the sim lives elsewhere
-        t0 = time.perf_counter_ns()  # the child's start-up is not the terminal's cold start
+    app.spawn_sim()  # as terminal/ui/run.py does: the child boots while the window is built
     tracker = Tracker()
     counter = MarketCounter(app)
     app.bus.subscribe(BookUpdated, tracker.on_book)
@@ -288,9 +242,6 @@ async def run(
         cold_start_s = (
             (tracker.first_live_frame_ns - t0) / 1e9 if tracker.first_live_frame_ns is not None else None
         )
-        if child is None:
-            for flow in app.sim.exchange.generator.flows:
-                flow.rate = depth_rate
         if gc_tune:  # what terminal/ui/run.py does once the app has started
             tune_for_interactive()
         gc_pauses.clear()
@@ -315,8 +266,6 @@ async def run(
         lag.timer.stop()
         window.close()
         await app.stop()
-        if child is not None:
-            await child.stop()
         tmp.cleanup()
     t2p, lags = tracker.tick_to_paint_ms, lag.lag_ms
     return {
@@ -371,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         default=1100.0,
         help="generator level changes/s per flow (1100: ~5k msgs/s)",
     )
-    parser.add_argument("--sim", choices=["inprocess", "child"], default="inprocess")
+    parser.add_argument("--sim", choices=[p.value for p in SimProcess], default=SimProcess.CHILD.value)
     parser.add_argument("--profile", action="store_true", help="print the cProfile top of the measured run")
     parser.add_argument(
         "--no-gc-tune",

@@ -118,6 +118,7 @@ class AppConfig:
     # Strategies, the intent executor and (with ``automation.webhook``) the webhook listener;
     # None: a session without automation (manual trading only).
     automation: Any = field(default_factory=lambda: _default_automation())
+    risk_limits: Any = None  # terminal.trading.risk.RiskLimits; None: the permissive defaults
 
     def for_mode(self, mode: Mode, *, live_venue: Venue | None = None, keystore: Any = None) -> AppConfig:
         """This (the user's start) config for a new session in ``mode``.
@@ -397,11 +398,12 @@ class App:
         return PaperBroker(lambda sink: classes[venue](vc, sink), account, emit)
 
     def _build_oms(self) -> Any:
-        """The order manager with default (permissive) risk limits until a settings UI sets them."""
+        """The order manager under ``AppConfig.risk_limits`` (permissive defaults until a settings UI sets them)."""
         from terminal.trading.oms import OrderManager
         from terminal.trading.risk import RiskLimits, RiskManager
 
-        risk = RiskManager(RiskLimits(), self.journal)
+        limits = self.config.risk_limits if self.config.risk_limits is not None else RiskLimits()
+        risk = RiskManager(limits, self.journal)
         return OrderManager(self.journal, self.adapters, risk, self.bus)
 
     def _build_brackets(self) -> Any:

@@ -205,7 +205,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "--webhook-host", default="127.0.0.1", help="webhook listener address (default: loopback only)"
     )
     parser.add_argument(
-        "--webhook-port", type=int, default=None, help="start the webhook listener on this port (0: a free one)"
+        "--webhook-port",
+        type=int,
+        default=None,
+        help="start the webhook listener on this port (0: a free one)",
     )
     parser.add_argument(
         "--marketraker-key-file",

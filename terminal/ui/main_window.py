@@ -335,6 +335,14 @@ class MainWindow(QMainWindow):
             chart.amend_requested.connect(self.amend_order)
         if chart is not None and hasattr(chart, "order_here_requested") and hasattr(ticket, "prefill"):
             chart.order_here_requested.connect(self._order_here)
+        strategies = self.panels.get("strategies")
+        if strategies is not None and hasattr(strategies, "notify_requested"):  # a strategy that raised
+            strategies.notify_requested.connect(
+                lambda title, text: (
+                    self.notify(title, text),
+                    self.statusBar().showMessage(f"{title}: {text}", 15000),
+                )
+            )
 
     # ------------------------------------------------------------------ app lifecycle
     def set_starting(self) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from terminal.app import App, AppConfig, AppError, Mode
+from terminal.app import App, AppConfig, AppError, Mode, SimProcess
 from terminal.gctune import tune_for_interactive
 from terminal.model import Venue
 from terminal.ui.context import Selection, UiContext
@@ -74,13 +74,18 @@ def run_gui(
     screenshot: Path | str | None = None,
     timeout_s: float = SELF_TEST_TIMEOUT_S,
     remember: bool = False,
+    sim_process: SimProcess = SimProcess.CHILD,
 ) -> int:
     """The GUI process: returns the exit code.
 
     ``remember``: the user gave no ``--mode``: start in demo unless the last session used another
     mode and the user confirms it now; remember mode and market for next time (terminal.prefs).
+    ``sim_process``: the demo simulator runs in a child process, so its work never lags the
+    window's event loop (issue 4's loop-lag target); INPROCESS is for debugging it.
     """
     import qasync
+
+    config = dataclasses.replace(config, sim_process=sim_process)
 
     from terminal.ui.theme import apply_dark
 
@@ -226,6 +231,7 @@ async def _session(
     notice: str | None = None,
 ) -> _Outcome:
     app = App(config)
+    app.spawn_sim()  # the simulator's child boots while the window is built
     ctx = UiContext(app, _selection(config, remembered))
     done = asyncio.Event()
     outcome = _Outcome()
@@ -286,6 +292,7 @@ async def self_test_session(
 ) -> SelfTestResult:
     t0 = time.perf_counter()
     app = App(config)
+    app.spawn_sim()  # the simulator's child boots while the window is built
     ctx = UiContext(app, _selection(config))
     window = MainWindow(ctx, layout_path=Path(app.data_dir) / "layout.ini")
     window.resize(*DEFAULT_SIZE)

@@ -268,28 +268,6 @@ def test_hotkeys_and_chart_actions_reach_the_ticket(window: MainWindow) -> None:
     assert ticket.price_edit.text().replace(",", "") in ("70000.5", "70000.50")
 
 
-def test_signals_panel_lists_journalled_signals(window: MainWindow, demo_app: App) -> None:
-    import time
-
-    from terminal.model.signal import Signal, SignalSource
-    from terminal.storage.journal import SignalVerdict
-
-    panel = window.panels["signals"]
-    panel.poll()
-    assert panel.table.rowCount() == 0 and not panel.empty.isHidden()
-    now = int(time.time() * 1000)
-    ok = Signal("s-1", SignalSource.WEBHOOK, "BTCUSDT", Side.BUY, now, entry=Decimal("65000"))
-    demo_app.journal.record_signal(ok, SignalVerdict.ACCEPTED)
-    demo_app.journal.record_signal(ok, SignalVerdict.DUPLICATE, "seen before")
-    panel.poll()
-    panel.poll()  # polling again adds nothing
-    assert panel.table.rowCount() == 2 and panel.empty.isHidden()
-    cols = [panel.table.horizontalHeaderItem(c).text().lower() for c in range(panel.table.columnCount())]
-    newest = {cols[c]: panel.table.item(0, c).text() for c in range(len(cols))}
-    assert newest["verdict"] == "duplicate" and newest["reason"] == "seen before"
-    assert newest["id"] == "s-1" and newest["side"] == "BUY" and newest["entry"] == "65000"
-
-
 def test_logged_errors_reach_the_status_bar(window: MainWindow) -> None:
     logging.getLogger("terminal.trading.oms").error("reconcile of bybit_spot failed: timeout")
     window.update_status()
