@@ -87,7 +87,7 @@ async def run(n: int, kind: str) -> dict[str, object]:
         keystore=_Secrets(),
         # Each signal is a new resting order: the one-entry-per-symbol rule would refuse all but
         # the first (that rule is tested elsewhere; here it is the path's speed).
-        risk_limits=RiskLimits(strategies={f"webhook:{HOOK}": StrategyLimits(one_position_per_symbol=False)}),
+        risk_limits=RiskLimits(strategy_default=StrategyLimits(one_position_per_symbol=False)),
         automation=AutomationConfig(
             webhook=WebhookConfig(
                 port=0,
@@ -109,7 +109,8 @@ async def run(n: int, kind: str) -> dict[str, object]:
 
     market.subscribe(on_sim)
     if kind == "marketraker":
-        await app.automation.host.arm(_mr_key())
+        # buy_price sits below the market: rest a LIMIT there instead of skipping the signal.
+        await app.automation.host.arm(_mr_key(), {"limit_if_worse": "true"})
     top = app.engine.top_of_book(VENUE, SYM)
     while top is None or not top.live:
         await asyncio.sleep(0.05)
@@ -151,11 +152,11 @@ async def run(n: int, kind: str) -> dict[str, object]:
                 new = set(landed) - before
                 if new:
                     latencies.append((landed[new.pop()] - t0) / 1e6)
-                if kind == "marketraker":
-                    await app.automation.settle()
-                    # Flat again for the next signal: this bench measures placing, not holding.
-                    for order in app.oms.open_orders(VENUE, SYM):
-                        await app.oms.cancel(order.client_id)
+                # Cancel it (untimed): a terminal does not sit on a thousand resting orders, and
+                # the venue's and the OMS's per-order costs would grow with them.
+                await app.automation.settle()
+                for order in app.oms.open_orders(VENUE, SYM):
+                    await app.oms.cancel(order.client_id)
     finally:
         await app.stop()
         await sim.stop()

@@ -18,6 +18,7 @@ published, so nothing is acted on that a restart would not know about.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -359,26 +360,29 @@ class WebhookServer:
         reason = verdict.reason or None
         if verdict.problems:
             reason = f"{verdict.reason}: {'; '.join(verdict.problems)}"
-        try:
-            self._journal.record_webhook_request(
-                received_at=ctx.received_at,
-                hook=_clean(ctx.hook, 64),
-                method=_clean(request.method, 16),
-                path=_clean(request.rel_url.raw_path),
-                remote=request.remote,
-                status=verdict.status,
-                outcome=verdict.outcome,
-                reason=reason,
-                signal_id=verdict.signal_id,
-                body_size=len(body) if body is not None else (request.content_length or 0),
-                body_sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
-                body=_body_text(body, ctx.envelope) if body is not None else None,
-                headers=headers,
-                elapsed_us=(time.perf_counter_ns() - ctx.started_ns) // 1000,
-            )
-        except Exception:
-            self.journal_errors += 1
-            log.exception("webhook: cannot journal a request (answered %s)", verdict.status)
+        record = functools.partial(
+            self._journal.record_webhook_request,
+            received_at=ctx.received_at,
+            hook=_clean(ctx.hook, 64),
+            method=_clean(request.method, 16),
+            path=_clean(request.rel_url.raw_path),
+            remote=request.remote,
+            status=verdict.status,
+            outcome=verdict.outcome,
+            reason=reason,
+            signal_id=verdict.signal_id,
+            body_size=len(body) if body is not None else (request.content_length or 0),
+            body_sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
+            body=_body_text(body, ctx.envelope) if body is not None else None,
+            headers=headers,
+            elapsed_us=(time.perf_counter_ns() - ctx.started_ns) // 1000,
+        )
+        if verdict.outcome is WebhookOutcome.ACCEPTED:
+            # The signal itself is journaled already; this request row can wait one loop turn,
+            # so the order the signal causes goes out first (one fsync less on the hot path).
+            asyncio.get_running_loop().call_soon(self._record_request, record, verdict.status)
+        else:
+            self._record_request(record, verdict.status)
         if verdict.status >= 400 and verdict.outcome is not WebhookOutcome.NOT_FOUND:
             self._bus.publish(SignalRejected(ctx.hook, verdict.status, reason or "", ctx.received_at))
         if verdict.status >= 400:
@@ -390,6 +394,13 @@ class WebhookServer:
         if verdict.retry_after_s is not None:
             response.headers["Retry-After"] = str(verdict.retry_after_s)
         return response
+
+    def _record_request(self, record: Callable[[], object], status: int) -> None:
+        try:
+            record()
+        except Exception:
+            self.journal_errors += 1
+            log.exception("webhook: cannot journal a request (answered %s)", status)
 
     # ------------------------------------------------------------------ shared checks
 
