@@ -339,6 +339,11 @@ def _run_gui(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         paper_data=Network.CUSTOM if args.paper_data == "sim" else Network.LIVE,
     )
+    try:
+        config.automation = _automation_config(args)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return run_gui(
         config,
         self_test=args.self_test,

@@ -47,8 +47,6 @@ __all__ = ["SelfTestResult", "run_gui"]
 log = logging.getLogger(__name__)
 
 SELF_TEST_TIMEOUT_S = 60.0
-# TODO(issue 5, webhook signals): also wait until the webhook port answers once the listener exists.
-WEBHOOK_NOTE = "webhook check skipped: there is no webhook listener yet (issue 5, webhook signals)"
 
 
 @dataclass(slots=True)
@@ -58,6 +56,7 @@ class SelfTestResult:
     candles: int = 0
     bids: int = 0
     asks: int = 0
+    webhook: str = "not checked"
     first_window_s: float = 0.0
     ready_s: float = 0.0
 
@@ -273,11 +272,17 @@ async def _self_test(config: AppConfig, screenshot: Path | str | None, timeout_s
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="terminal-self-test-"))
             config = dataclasses.replace(config, data_dir=Path(tmp))
         config = dataclasses.replace(config, mode=Mode.DEMO)
+        if config.automation is not None and config.automation.webhook is None:
+            from terminal.automation.wiring import AutomationConfig
+            from terminal.signals.server import WebhookConfig
+
+            # The listener on a free loopback port: the self-test proves it answers.
+            config.automation = AutomationConfig(webhook=WebhookConfig(port=0))
         result = await self_test_session(config, screenshot, timeout_s)
-    print(WEBHOOK_NOTE, flush=True)
     if result.ok:
         print(
             f"self-test ok: window in {result.first_window_s:.2f} s, live data in {result.ready_s:.2f} s; "
+            f"webhook {result.webhook}; "
             f"chart {result.candles} candles, book {result.bids} bids / {result.asks} asks"
             + (f"; screenshot {screenshot}" if screenshot else ""),
             flush=True,
@@ -311,6 +316,9 @@ async def self_test_session(
             return result
         _fill_counts(window, result)
         result.ready_s = time.perf_counter() - t0
+        result.reason = await _check_webhook(app, result)
+        if result.reason:
+            return result
         await _feeds_settled(window, min(5.0, max(0.0, t0 + timeout_s - time.perf_counter())))
         if screenshot is not None:
             path = Path(screenshot)
@@ -325,6 +333,21 @@ async def self_test_session(
         await app.stop()
         window.deleteLater()
         await asyncio.sleep(0)
+
+
+async def _check_webhook(app: App, result: SelfTestResult) -> str:
+    """'' if the webhook listener (when configured) answers GET /healthz; else why not."""
+    webhooks = app.automation.webhooks if app.automation is not None else None
+    if webhooks is None:
+        result.webhook = "not configured"
+        return ""
+    from terminal.ui.signals_panel import check_health
+
+    health = await check_health(webhooks.url)
+    if not health.ok:
+        return f"the webhook listener at {webhooks.url} does not answer: {health.text}"
+    result.webhook = f"ok at {webhooks.url}"
+    return ""
 
 
 def _fill_counts(window: MainWindow, result: SelfTestResult) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def test_self_test_opens_the_window_and_saves_a_screenshot(tmp_path: Path) -> No
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
     assert "self-test ok" in out.stdout and "candles" in out.stdout, log[-3000:]
-    assert "webhook check skipped" in out.stdout  # until the webhook issue lands
+    assert re.search(r"webhook ok at http://127\.0\.0\.1:\d+", out.stdout), out.stdout  # it answered /healthz
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     assert "Traceback" not in log and "app stopped" in log
