@@ -103,17 +103,28 @@ class IntentExecutor:
     async def execute(
         self, origin: str, venue: Venue, intent: Intent, key: ArmKey | None = None
     ) -> IntentResult:
+        sid = intent.signal_id if intent.action is IntentAction.OPEN else None
+        owner = self._signal_owner.get(sid) if sid else None
+        if sid and owner is None:
+            # Claimed now, before any await: two strategies (or venues) answering the same signal
+            # run concurrently, and only the first may open a position on it.
+            self._signal_owner[sid] = origin
         lock = self._locks.setdefault((origin, venue, intent.symbol), asyncio.Lock())
         async with lock:
             try:
-                result = await self._execute(origin, venue, intent, key)
+                if owner is not None:
+                    result = IntentResult(
+                        key, origin, intent, IntentOutcome.SKIPPED, f"signal already acted on by {owner}"
+                    )
+                else:
+                    result = await self._execute(origin, venue, intent, key)
             except SizingRefused as exc:
                 result = IntentResult(key, origin, intent, IntentOutcome.REFUSED, str(exc))
             except Exception as exc:  # the OMS's FilterRejected/RiskRejected/OrderRejected, venue errors
                 outcome = IntentOutcome.REFUSED if type(exc).__name__ in _REFUSALS else IntentOutcome.FAILED
                 result = IntentResult(key, origin, intent, outcome, f"{type(exc).__name__}: {exc}")
-        if result.outcome is IntentOutcome.PLACED and intent.signal_id:
-            self._signal_owner[intent.signal_id] = origin
+        if sid and owner is None and result.outcome is not IntentOutcome.PLACED:
+            self._signal_owner.pop(sid, None)  # nothing opened: another strategy may still act on it
         self.oms.journal.audit(origin, AUDIT_INTENT, _detail(venue, result))
         level = (
             logging.INFO
@@ -143,11 +154,6 @@ class IntentExecutor:
             cid = await self._close(origin, venue, intent.symbol, own, intent.reason)
             return IntentResult(key, origin, intent, IntentOutcome.PLACED, "closed", cid, abs(own))
 
-        owner = self._signal_owner.get(intent.signal_id or "")
-        if owner is not None:
-            return IntentResult(
-                key, origin, intent, IntentOutcome.SKIPPED, f"signal already acted on by {owner}"
-            )
         want = 1 if intent.side is Side.BUY else -1
         if own != 0 and (own > 0) == (want > 0):
             return IntentResult(
