@@ -17,6 +17,7 @@ from terminal.automation.host import StrategyHost
 from terminal.automation.ledger import StrategyLedger
 from terminal.automation.sizer import EngineSizer
 from terminal.model import Venue
+from terminal.ops import Ops, OpsConfig
 from terminal.signals.server import WebhookConfig, WebhookError, WebhookServer
 from terminal.signals.verify import KeyLoadError
 from terminal.trading.exits import ExitWatcher
@@ -34,12 +35,15 @@ class AutomationConfig:
     webhook: WebhookConfig | None = None  # None: no listener
     webhook_venue: Venue | None = None  # generic hooks' orders go here; None: the session's first venue
     max_leverage: int = 5
+    ops: OpsConfig = field(default_factory=OpsConfig)  # /metrics, /healthz rule
 
 
 class Automation:
     def __init__(self, app: Any, config: AutomationConfig) -> None:
         self.app = app
         self.config = config
+        # First on the bus: the correlation id must be set before the host spawns intent tasks.
+        self.ops = Ops(app, config.ops)
         self.ledger = StrategyLedger(app.journal)
         self.exits = ExitWatcher(app.oms, app.bus, brackets=app.brackets)
         self.scheduler = Scheduler()
@@ -97,6 +101,7 @@ class Automation:
                     secret_for=_secret_lookup(keystore),
                     health_extra=self.health,
                 )
+                self.ops.install(server)  # GET /metrics, GET /healthz (200/503 by the ops rule)
                 await server.start()
             except (WebhookError, KeyLoadError) as exc:  # port taken, unreadable key: say which
                 raise AppError(f"webhook listener: {exc}") from exc
@@ -125,6 +130,7 @@ class Automation:
         await self.host.close()
         await self.scheduler.close()
         self.exits.close()
+        self.ops.close()
 
 
 def _secret_lookup(keystore: Any) -> Any:

@@ -5,7 +5,9 @@ Routes:
 * ``POST <marketraker_path>`` (default ``/marketraker/notification``): MarketRaker
   notifications, RSA-PSS signed (``verify.py``);
 * ``POST /signal/<name>``: generic hooks, HMAC-SHA256 with a per-hook secret (``generic.py``);
-* ``GET /healthz``: liveness, uptime and counts by outcome.
+* ``GET /healthz``: liveness, uptime and counts by outcome;
+* whatever ``add_route`` adds before start (the app's ``GET /metrics`` and its fuller
+  ``GET /healthz``, ``terminal.ops``).
 
 Every webhook request runs size -> rate -> signature -> parse -> duplicate, in that order
 (the cheap checks first, cryptography before any parsing we act on), and whatever the
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 MARKETRAKER_HOOK = "marketraker"
 SecretSource = Callable[[str], str | bytes | None]
 HealthExtra = Callable[[], Mapping[str, Any]]
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Headers worth keeping for a post-mortem. A whitelist, not a blacklist: an unexpected
 # Authorization, Cookie or X-Api-Key header can never reach the journal.
@@ -238,6 +241,7 @@ class WebhookServer:
         self._hooks = frozenset(config.generic_hooks)
         self.counts: Counter[WebhookOutcome] = Counter()
         self.journal_errors = 0
+        self._extra_routes: list[tuple[str, str, RouteHandler]] = []
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._started: float | None = None
@@ -271,6 +275,19 @@ class WebhookServer:
     def hook_url(self, name: str) -> str:
         return f"{self.url}/signal/{name}"
 
+    def add_route(self, method: str, path: str, handler: RouteHandler) -> None:
+        """Serve ``handler`` at ``method path`` too (e.g. ``GET /metrics``); before ``start``.
+        A ``GET /healthz`` added here replaces the built-in one (which ``health_payload`` keeps
+        available). Webhook paths cannot be taken over."""
+        if self._runner is not None:
+            raise WebhookError("routes must be added before the webhook listener starts")
+        method = method.upper()
+        if not path.startswith("/") or path.startswith("/signal/") or path == self.config.marketraker_path:
+            raise WebhookError(f"route {method} {path!r} must start with / and not take a webhook path")
+        if any(m == method and p == path for m, p, _ in self._extra_routes):
+            raise WebhookError(f"route {method} {path} is already added")
+        self._extra_routes.append((method, path, handler))
+
     async def start(self) -> None:
         if self._runner is not None:
             raise WebhookError("the webhook listener is already started")
@@ -278,7 +295,10 @@ class WebhookServer:
         app = web.Application(middlewares=[self._middleware], client_max_size=self.config.max_body)
         app.router.add_post(self.config.marketraker_path, self._endpoint(self._marketraker))
         app.router.add_post("/signal/{name}", self._endpoint(self._generic))
-        app.router.add_get("/healthz", self._healthz)
+        for method, path, handler in self._extra_routes:
+            app.router.add_route(method, path, handler)
+        if not any(m == "GET" and p == "/healthz" for m, p, _ in self._extra_routes):
+            app.router.add_get("/healthz", self._healthz)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         try:
@@ -527,6 +547,12 @@ class WebhookServer:
     # ------------------------------------------------------------------ health
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(
+            text=json.dumps(self.health_payload(), default=str), content_type="application/json"
+        )
+
+    def health_payload(self) -> dict[str, Any]:
+        """The listener's own health (uptime, counts by outcome, key) plus ``health_extra``."""
         verifier = self.verifier
         payload: dict[str, Any] = {
             "ok": True,
@@ -548,4 +574,4 @@ class WebhookServer:
             except Exception as exc:
                 log.exception("webhook: health_extra failed")
                 payload["extra_error"] = type(exc).__name__
-        return web.Response(text=json.dumps(payload, default=str), content_type="application/json")
+        return payload

@@ -243,6 +243,10 @@ async def check_health(base_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> He
     except ValueError as exc:
         return Health(False, f"/healthz answered something that is not JSON: {exc}")
     ms = (time.perf_counter() - t0) * 1000
+    if resp.status == 503 and isinstance(body, dict) and body.get("problems"):
+        # Reachable (a sender's request would arrive), but the terminal reports a problem.
+        problems = "; ".join(str(p) for p in body["problems"])
+        return Health(True, f"reachable, unhealthy ({problems}) in {ms:.0f} ms")
     if resp.status != 200 or not isinstance(body, dict) or body.get("ok") is not True:
         return Health(False, f"/healthz answered {resp.status}")
     return Health(True, f"reachable: GET /healthz {resp.status} in {ms:.0f} ms")
