@@ -13,12 +13,17 @@ Last line: one JSON object with everything.
 
 Known (reported) deviations: a Bybit IP ban (bare 403, no reset header) blocks for 600 s, so it
 strikes reads only and the harness fast-forwards the gate after checking that it holds (the OMS
-would sleep retry_after_s inside submit). Binance heal tails are request-weight bound: each
-spot DROP costs ~190 weight (openOrders without a symbol 80, depth limit=1000 50, myTrades 20,
-account 20, klines, orders) against 6000/min, so back-to-back drops outrun the budget and the
-RateGate holds a resync snapshot until the window turns (p99 tens of seconds, by design).
-RateGate.wait_s also honours a weight reading from the *previous* minute (open, not fixed
-here: terminal/venues/ratelimit.py), which made 2 of 200 Binance spot drops miss the 45 s heal.
+would sleep retry_after_s inside submit).
+
+Request weight per fault (Binance: the simulator's own accounting, the harness's orders
+included) is the last column. A DROP's recovery used to cost ~140 weight on USD-M (openOrders +
+openAlgoOrders without a symbol 80, depth limit=1000 20, klines pages 16, positions/balance/
+fills 20) and ~190 on spot against 2400/6000 a minute, so back-to-back drops outran the budget
+and the RateGate held a resync until the window turned (7 of 200 USD-M drops missed the 45 s
+heal). Now ~35 on USD-M, ~85 on spot: open orders per known symbol between all-symbols sweeps
+(at most one a minute, ``OrderManager._venue_open_orders``), depth snapshots of 500 levels,
+candle backfills that ask only for the bars that can exist, symbolConfig only with a position,
+spot allOrders only for order ids not seen (tests/soak/test_drop_weight.py bounds it).
 """
 
 from __future__ import annotations
@@ -41,11 +46,15 @@ def _fmt(v: object) -> str:
 def print_table(report: SoakReport) -> None:
     d = report.as_dict()
     print(f"\n== {d['venue']}  ({d['seconds']} s)")
-    print(f"{'kind':<20}{'injected':>9}{'observed':>9}{'p50 s':>8}{'p99 s':>8}{'max s':>8}{'book≠':>7}")
+    print(
+        f"{'kind':<20}{'injected':>9}{'observed':>9}{'p50 s':>8}{'p99 s':>8}{'max s':>8}{'book≠':>7}"
+        f"{'weight/fault':>13}"
+    )
     for kind, r in d["stream"].items():
         print(
             f"{kind:<20}{r['injected']:>9}{r['observed']:>9}{_fmt(r['heal_p50_s']):>8}"
             f"{_fmt(r['heal_p99_s']):>8}{_fmt(r['heal_max_s']):>8}{r['book_mismatches']:>7}"
+            f"{_fmt(r['weight_per_fault']):>13}"
         )
     print(f"{'http kind':<20}{'injected':>9}{'recovered':>10}{'p50 s':>8}{'max s':>8}  outcomes")
     for kind, r in d["http"].items():

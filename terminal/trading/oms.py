@@ -34,7 +34,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -202,6 +202,8 @@ class OrderManager:
         max_rate_limit_wait_s: float = 10.0,
         unknown_grace_ms: int = 3000,
         clock_ms: Callable[[], int] = _now_ms,
+        open_orders_sweep_s: float = 60.0,
+        open_orders_per_symbol_max: int = 4,
     ) -> None:
         self.journal = journal
         self.adapters = dict(adapters)
@@ -223,6 +225,12 @@ class OrderManager:
         self._spot_from_fills()
         self._feed_state: dict[tuple[Venue, str], FeedState] = {}
         self._reconcile_locks: dict[Venue, asyncio.Lock] = {}
+        # reconcile: the run waiting for the lock (requests join it), last all-symbols sweep
+        self._reconcile_queued: dict[Venue, asyncio.Task[None]] = {}
+        self._last_sweep_ms: dict[Venue, int] = {}
+        self._owed_sweep: dict[Venue, asyncio.Task[None]] = {}
+        self.open_orders_sweep_s = open_orders_sweep_s
+        self.open_orders_per_symbol_max = open_orders_per_symbol_max
         self._tasks: set[asyncio.Task[object]] = set()
         # Orders inside _send (maybe waiting out a rate limit before their first request):
         # reconcile must not judge them "never placed" meanwhile.
@@ -309,6 +317,7 @@ class OrderManager:
             price=adapter.reference_price(order.symbol),
             allow_duplicate=intent.allow_duplicate,
             bypass_halt=bypass_halt,
+            origin=intent.origin,
         )
         if not verdict.allowed:
             self._journal_rejected(order, intent, f"risk: {verdict.reason}")
@@ -713,6 +722,7 @@ class OrderManager:
         self.journal.record_order_event(cid, update, result=new)
         if new.is_terminal:
             self.orders.pop(cid, None)
+            self.risk.order_ended(new)
             self.outcome_unknown.discard(cid)
             self._last_sent_ms.pop(cid, None)
         else:
@@ -772,9 +782,30 @@ class OrderManager:
 
     async def reconcile(self, venue: Venue) -> None:
         """Make the journal agree with the venue: every journal-open order queried, venue-open
-        orders we do not know adopted, missing fills recorded, positions/balances refreshed."""
+        orders we do not know adopted, missing fills recorded, positions/balances refreshed.
+
+        Requests coalesce: while a run waits for the venue's lock, further requests join it
+        instead of queueing their own (it has not read anything yet, so it sees whatever
+        prompted them); a request made while a run is *in progress* queues one more run, as
+        that run may already have read past the events behind the request."""
+        queued = self._reconcile_queued.get(venue)
+        if queued is None or queued.done():
+            queued = self._reconcile_queued[venue] = self._tracked(self._reconcile_when_free(venue))
+        await asyncio.shield(queued)
+
+    def _tracked(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None]:
+        """A task that ``close()`` cancels; its error (if no one awaits it) is logged once."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+        task.add_done_callback(_log_task_error)
+        return task
+
+    async def _reconcile_when_free(self, venue: Venue) -> None:
         lock = self._reconcile_locks.setdefault(venue, asyncio.Lock())
         async with lock:
+            if self._reconcile_queued.get(venue) is asyncio.current_task():
+                del self._reconcile_queued[venue]  # running now: later requests queue anew
             await self._reconcile(venue)
 
     async def _reconcile(self, venue: Venue) -> None:
@@ -784,13 +815,15 @@ class OrderManager:
             self.orders.setdefault(o.client_id, o)
         for o in journal_open:
             await self._settle(adapter, o)
+        fill_windows = self._fill_windows(venue, journal_open)
+        known = set(fill_windows) | {o.symbol for o in self.open_orders(venue)}
         adopted = 0
-        for report in await adapter.fetch_open_orders():
+        for report in await self._venue_open_orders(venue, adapter, known):
             if self.order(report.order.client_id) is None:
                 adopted += 1
             self.on_report(dataclasses.replace(report, source=ReportSource.RECONCILE))
         new_fills = 0
-        for symbol, since in self._fill_windows(venue, journal_open).items():
+        for symbol, since in fill_windows.items():
             for fill in await adapter.fetch_fills(symbol, since_ms=since):
                 new_fills += self.on_fill(fill)
         if adapter.capabilities.positions:
@@ -807,6 +840,64 @@ class OrderManager:
             "reconcile",
             {"venue": venue, "journal_open": len(journal_open), "adopted": adopted, "new_fills": new_fills},
         )
+
+    async def _venue_open_orders(
+        self, venue: Venue, adapter: VenueAdapter, known: set[str]
+    ) -> list[OrderReport]:
+        """The venue's open orders: per symbol we know, with an all-symbols sweep at most every
+        ``open_orders_sweep_s``.
+
+        Why: reconcile runs after every user-stream outage, and the all-symbols read is the
+        dearest request it makes (Binance USD-M openOrders + openAlgoOrders 40 + 40 weight of a
+        2400/min budget, spot 80 of 6000; per symbol 1 + 1, spot 6), so back-to-back drops
+        spent the budget on it and a book resync then waited for the next minute. The orders
+        this terminal placed or knows are queried by client id (``_settle``) and their symbols
+        per symbol here, so nothing of ours is missed. What only the sweep finds is an order
+        placed elsewhere (web UI, another program) on another symbol *during* the outage (the
+        live user stream reports those too): it is adopted by the first sweep - at start (the
+        first reconcile per venue), on the next reconcile after the interval, or by the sweep a
+        skipped one schedules - so within ``open_orders_sweep_s``, not never. More known symbols
+        than ``open_orders_per_symbol_max``: one sweep is cheaper than that many reads."""
+        now = self._clock_ms()
+        last = self._last_sweep_ms.get(venue)
+        interval_ms = int(self.open_orders_sweep_s * 1000)
+        if last is None or now - last >= interval_ms or len(known) > self.open_orders_per_symbol_max:
+            return await self._sweep_open_orders(venue, adapter)
+        reports: list[OrderReport] = []
+        for symbol in sorted(known):
+            reports += await adapter.fetch_open_orders(symbol)
+        owed = self._owed_sweep.get(venue)
+        if owed is None or owed.done():
+            delay_s = (last + interval_ms - now) / 1000
+            self._owed_sweep[venue] = self._tracked(self._owed_sweep_after(venue, delay_s))
+        return reports
+
+    async def _sweep_open_orders(self, venue: Venue, adapter: VenueAdapter) -> list[OrderReport]:
+        started = self._clock_ms()  # what appears after this is the next sweep's (or the stream's)
+        reports = await adapter.fetch_open_orders()
+        self._last_sweep_ms[venue] = started
+        owed = self._owed_sweep.pop(venue, None)
+        if owed is not None and owed is not asyncio.current_task():
+            owed.cancel()
+        return reports
+
+    async def _owed_sweep_after(self, venue: Venue, delay_s: float) -> None:
+        """The all-symbols read a per-symbol reconcile skipped, once the interval is up."""
+        await asyncio.sleep(max(0.0, delay_s))
+        lock = self._reconcile_locks.setdefault(venue, asyncio.Lock())
+        try:
+            async with lock:
+                if self._clock_ms() - self._last_sweep_ms.get(venue, 0) < self.open_orders_sweep_s * 1000:
+                    return  # a reconcile swept meanwhile
+                adapter = self.adapters[venue]
+                for report in await self._sweep_open_orders(venue, adapter):
+                    self.on_report(dataclasses.replace(report, source=ReportSource.RECONCILE))
+        except VenueError as exc:
+            # not lost: the next reconcile finds the sweep overdue and does it
+            log.warning("open-order sweep of %s failed: %s", venue, exc.venue_message)
+        finally:
+            if self._owed_sweep.get(venue) is asyncio.current_task():
+                del self._owed_sweep[venue]
 
     _FILL_SLACK_MS = 60_000  # venue and local clocks differ; re-reading known fills is harmless
 
@@ -911,6 +1002,11 @@ class OrderManager:
             if sellable > 0:
                 targets[symbol] = sellable
         return targets
+
+
+def _log_task_error(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("%s failed: %r", task.get_name(), exc)
 
 
 def inst_qty_zero(inst: Instrument, qty: Decimal) -> bool:

@@ -512,6 +512,12 @@ class RiskManager:
             )
         return len(self._pending)
 
+    def order_ended(self, order: Order) -> None:
+        """The OMS saw ``order`` end. Without a fill (canceled - e.g. the first half of an amend -,
+        rejected, expired) nothing can arrive later: its entry stops counting at once."""
+        if order.filled_qty == 0:
+            self._pending.pop(order.client_id, None)
+
     def record_submission(self, order: Order) -> None:
         """Count an order that passed and is being sent (rate and duplicate memory)."""
         now = self._clock()

@@ -37,6 +37,9 @@ from typing import Any
 from terminal.bus import EventBus
 from terminal.engine import CandleKey, Engine
 from terminal.model import FeedState, OrderType, Side, Venue
+from terminal.sim.binance_common import WeightLimiter
+from terminal.sim.binance_futures import FUTURES_KEY
+from terminal.sim.binance_spot import LIMITER_KEY
 from terminal.sim.exchange import SimConfig
 from terminal.sim.faults import ORDER_PLACEMENT_PATHS, HttpFault, StreamFault
 from terminal.sim.server import RunningSim, start_sim
@@ -79,6 +82,30 @@ def stream_kinds(venue: Venue) -> list[StreamFault]:
     return kinds
 
 
+class WeightTally:
+    """The request weight the simulator charges a Binance venue, summed over every minute: its
+    limiter's ``charge`` is wrapped to count, so the 2400/6000-per-minute enforcement stays."""
+
+    def __init__(self, limiter: WeightLimiter) -> None:
+        self.total = 0
+        inner = limiter.charge
+
+        def charge(ip: str, weight: int) -> dict[str, str]:
+            self.total += weight
+            return inner(ip, weight)
+
+        limiter.charge = charge  # type: ignore[method-assign]
+
+
+def weight_limiter(sim: RunningSim, venue: Venue) -> WeightLimiter | None:
+    """The simulator's request-weight limiter of ``venue`` (None: Bybit counts no weight)."""
+    if venue is Venue.BINANCE_USDM:
+        return sim.runner.app[FUTURES_KEY].http.limiter
+    if venue is Venue.BINANCE_SPOT:
+        return sim.runner.app[LIMITER_KEY]
+    return None
+
+
 @dataclass
 class KindStats:
     injected: int = 0
@@ -87,6 +114,7 @@ class KindStats:
     book_mismatches: int = 0
     misses: list[str] = field(default_factory=list)  # first few failure descriptions
     seconds: float = 0.0
+    weight: int | None = None  # request weight spent during this kind's cycles (Binance)
 
     def miss(self, what: str) -> None:
         if len(self.misses) < 5:
@@ -101,6 +129,9 @@ class KindStats:
             "heal_p99_s": round(h[min(len(h) - 1, int(len(h) * 0.99))], 3) if h else None,
             "heal_max_s": round(h[-1], 3) if h else None,
             "book_mismatches": self.book_mismatches,
+            "weight_per_fault": round(self.weight / self.injected, 1)
+            if self.weight is not None and self.injected
+            else None,
             "misses": self.misses,
             "seconds": round(self.seconds, 1),
         }
@@ -214,6 +245,8 @@ class Soak:
         self.sim: RunningSim = await start_sim(
             SimConfig(generator=True, history_days=1, depth_rate=self.depth_rate, seed=self.seed)
         )
+        limiter = weight_limiter(self.sim, self.venue)
+        self.weight = WeightTally(limiter) if limiter is not None else None
         creds = self.sim.exchange.default_credentials
         self.config = VenueConfig(
             venue=self.venue,
@@ -580,9 +613,13 @@ class Soak:
         await self.user_activity()
         for fault in stream_kinds(self.venue) if kinds is None else kinds:
             t = time.monotonic()
+            w = self.weight.total if self.weight is not None else 0
             for i in range(n):
                 await self.stream_cycle(fault, i)
-            self.report.stream[str(fault)].seconds = time.monotonic() - t
+            stats = self.report.stream[str(fault)]
+            stats.seconds = time.monotonic() - t
+            if self.weight is not None:
+                stats.weight = self.weight.total - w
         if http:
             for hfault in HttpFault:
                 t = time.monotonic()

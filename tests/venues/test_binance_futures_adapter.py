@@ -24,8 +24,10 @@ from terminal.model import (
     Venue,
 )
 from terminal.model.order import Order
+from terminal.sim.binance_futures import FUTURES_KEY
 from terminal.sim.faults import HttpFault, StreamFault
 from terminal.sim.server import RunningSim
+from terminal.venues.binance.client import FUTURES_DEPTH_LIMITS, snapshot_limit
 from terminal.venues.binance.futures import BinanceFuturesAdapter
 from terminal.venues.errors import FilterRejected, OrderNotFound, OrderRejected, OutcomeUnknown, RateLimited
 from terminal.venues.events import (
@@ -557,3 +559,70 @@ async def test_close_stops_every_stream_and_task(live_sim) -> None:  # noqa: F81
     assert {s.state for s in a.feeds().values() if s.stream_id.endswith((":public", ":market", ":user"))} == {
         FeedState.STOPPED
     }
+
+
+# ------------------------------------------------------------------ request weight
+
+
+class WeightMeter:
+    """The simulator's own request-weight accounting for this host, as one window (no
+    wall-clock minute rollover in the middle of a measurement)."""
+
+    def __init__(self, running: RunningSim) -> None:
+        self.limiter = running.runner.app[FUTURES_KEY].http.limiter
+        self.limiter.window_s = 1e9
+        self.limiter.reset()
+
+    def used(self) -> int:
+        return self.limiter.used("127.0.0.1")
+
+
+def test_snapshot_limit_caps_at_500_and_rounds_up_to_a_valid_limit() -> None:
+    assert snapshot_limit(1000, FUTURES_DEPTH_LIMITS) == 500  # the config default: weight 10, not 20
+    assert snapshot_limit(20, FUTURES_DEPTH_LIMITS) == 20
+    assert snapshot_limit(30, FUTURES_DEPTH_LIMITS) == 50  # futures accepts only its listed limits
+    assert snapshot_limit(200, FUTURES_DEPTH_LIMITS) == 500
+    assert snapshot_limit(1000) == 500 and snapshot_limit(150) == 150  # spot takes any limit
+    with pytest.raises(ValueError, match="book_depth"):
+        snapshot_limit(0)
+
+
+async def test_book_resync_snapshot_is_500_levels_for_weight_10(sim, started) -> None:  # noqa: F811
+    a = await started(sim, Events(), {"stale_after_s": 30.0})
+    meter = WeightMeter(sim)
+    _uid, bids, asks = _market(sim).depth(SYMBOL, 5000)
+    assert len(bids) > 500 and len(asks) > 500  # the sim's book is deeper than the snapshot
+    await a.watch_market(SYMBOL, trades=False, candles=(), tickers=False)
+    await wait_for(lambda: a.book(SYMBOL) is not None and a.book(SYMBOL).is_live, what="book LIVE")
+    assert meter.used() == 10  # one GET /fapi/v1/depth?limit=500
+    snap = a.book(SYMBOL).snapshot(5000)
+    assert (len(snap.bids), len(snap.asks)) == (500, 500)
+    assert _book_equals_core(a, sim, depth=500)  # the levels it has are the venue's
+
+
+async def test_candle_backfill_asks_only_for_bars_that_can_exist(sim, started) -> None:  # noqa: F811
+    a = await started(sim, Events())
+    meter = WeightMeter(sim)
+    start = (a.server_now_ms() // 60_000 - 2) * 60_000
+    bars = await a.fetch_candles(SYMBOL, "1m", start_ms=start, limit=1000)  # the engine's page size
+    assert meter.used() == 1  # limit <= 4 (weight 1), not 1000 (weight 5)
+    assert [b.open_time for b in bars] == [start, start + 60_000, start + 120_000]
+    assert [b.closed for b in bars] == [True, True, False]
+    assert bars == (await a.fetch_candles(SYMBOL, "1m", limit=3))
+    # a start far back keeps the caller's page size (the engine pages on a full page)
+    assert len(await a.fetch_candles(SYMBOL, "1m", start_ms=start - 2000 * 60_000, limit=1000)) == 1000
+
+
+async def test_positions_read_symbol_config_only_with_a_position(sim, started) -> None:  # noqa: F811
+    a = await started(sim, Events())
+    await a.set_leverage(SYMBOL, Decimal(7))
+    meter = WeightMeter(sim)
+    assert await a.fetch_positions() == []
+    assert meter.used() == 5  # positionRisk only: a flat account needs no leverage/margin type
+    ask = _market(sim).books[SYMBOL].best_ask()
+    price = a.instrument(SYMBOL).ticks_to_price(ask + 10)
+    await a.place_order(_order("take-1", Side.BUY, OrderType.LIMIT, "0.010", str(price)))
+    before = meter.used()
+    (p,) = await a.fetch_positions()
+    assert meter.used() - before == 10  # positionRisk + symbolConfig
+    assert (p.qty, p.leverage, p.margin_mode) == (Decimal("0.010"), Decimal(7), MarginMode.CROSS)

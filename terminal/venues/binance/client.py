@@ -47,11 +47,14 @@ from terminal.venues.errors import (
 from terminal.venues.ratelimit import RateGate
 
 __all__ = [
+    "FUTURES_DEPTH_LIMITS",
+    "SNAPSHOT_LEVELS",
     "BinanceApi",
     "BinanceRest",
     "client_class",
     "instrument_from_binance",
     "scrub",
+    "snapshot_limit",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,29 @@ TIMESTAMP_CODE = -1021
 UNKNOWN_SYMBOL_CODE = -1121
 
 _SIG = re.compile(r"(signature=)[^&\s'\"]+", re.IGNORECASE)
+
+
+# ---- depth snapshot size (request weight) ----
+# Binance prices a REST depth snapshot by its ``limit``: futures 5-50 -> 2, 100 -> 5, 500 -> 10,
+# 1000 -> 20; spot 1-100 -> 5, 101-500 -> 25, 501-1000 -> 50, 1001-5000 -> 250. Every resync
+# (each reconnect, each gap) pays it, so the snapshot asks for what a consumer reads, not more:
+# the depth chart reads at most 500 levels per side and the DOM ladder's 1000 raw levels (for
+# grouping) end in a partial bucket it drops anyway. Levels below the snapshot are not lost for
+# good: the diff stream adds every level it touches afterwards. A book kept to 1000 levels
+# costs twice the weight on every resync for levels no one looks at.
+SNAPSHOT_LEVELS = 500
+FUTURES_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)  # the only limits /fapi/v1/depth accepts
+
+
+def snapshot_limit(book_depth: int, allowed: tuple[int, ...] | None = None) -> int:
+    """The ``limit`` for a resync snapshot: ``book_depth`` (the config) capped at
+    ``SNAPSHOT_LEVELS``, rounded up to the nearest limit in ``allowed`` (None: any limit)."""
+    if book_depth < 1:
+        raise ValueError(f"book_depth must be >= 1, got {book_depth}")
+    want = min(book_depth, SNAPSHOT_LEVELS)
+    if allowed is None:
+        return want
+    return next((a for a in sorted(allowed) if a >= want), max(allowed))
 
 
 def scrub(text: str) -> str:

@@ -48,7 +48,7 @@ from terminal.model import (
 )
 from terminal.venues.base import Capabilities, VenueAdapter, VenueConfig
 from terminal.venues.binance import parse_futures as pf
-from terminal.venues.binance.client import BinanceApi, BinanceRest
+from terminal.venues.binance.client import FUTURES_DEPTH_LIMITS, BinanceApi, BinanceRest, snapshot_limit
 from terminal.venues.binance.urls import binance_urls
 from terminal.venues.errors import (
     OrderNotFound,
@@ -83,6 +83,21 @@ _MARKET_KEYS = ("aggTrade", "markPrice", "kline", "ticker")
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+_FIXED_INTERVAL_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def _kline_limit(interval: str, start_ms: int | None, end_ms: int | None, now_ms: int, limit: int) -> int:
+    """``limit`` cut to the bars that can exist in [start, end or now] (+1 of slack for clock
+    skew). Futures klines cost 1/2/5/10 weight by *requested* limit (<100, <500, <=1000, more),
+    and a reconnect's candle backfill asks for a full page that holds a bar or two."""
+    if start_ms is None or interval[-1:] not in _FIXED_INTERVAL_MS or not interval[:-1].isdigit():
+        return limit  # no start, or a calendar interval ("1M"): nothing to count on
+    step = int(interval[:-1]) * _FIXED_INTERVAL_MS[interval[-1]]
+    last = now_ms if end_ms is None else min(end_ms, now_ms)
+    possible = max(0, last - start_ms) // step + 2
+    return max(1, min(limit, possible))
 
 
 def _stream_name(raw: str) -> str | None:
@@ -148,6 +163,7 @@ class BinanceFuturesAdapter(VenueAdapter):
         self._backoff = backoff
         self._heartbeat_s = heartbeat_s
         self._depth_speed_ms = depth_speed_ms
+        self.snapshot_limit = snapshot_limit(config.book_depth, FUTURES_DEPTH_LIMITS)
         self._rest: BinanceRest | None = None
         self._books: dict[str, BinanceFuturesBookSync] = {}
         self._resync: dict[str, asyncio.Task[None]] = {}
@@ -425,7 +441,7 @@ class BinanceFuturesAdapter(VenueAdapter):
             while symbol not in self._buffered and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
             try:
-                snap = await self._req("get", "depth", {"symbol": symbol, "limit": self.config.book_depth})
+                snap = await self._req("get", "depth", {"symbol": symbol, "limit": self.snapshot_limit})
             except VenueError as exc:
                 log.warning("%s depth snapshot failed: %s", symbol, exc)
                 await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
@@ -452,6 +468,7 @@ class BinanceFuturesAdapter(VenueAdapter):
         end_ms: int | None = None,
         limit: int = 500,
     ) -> list[Candle]:
+        now = self.server_now_ms()
         rows = await self._req(
             "get",
             "klines",
@@ -460,10 +477,9 @@ class BinanceFuturesAdapter(VenueAdapter):
                 "interval": interval,
                 "startTime": start_ms,
                 "endTime": end_ms,
-                "limit": limit,
+                "limit": _kline_limit(interval, start_ms, end_ms, now, limit),
             },
         )
-        now = self.server_now_ms()
         return [pf.parse_kline_row(symbol, interval, r, now) for r in rows]
 
     # ================================================================== user stream
@@ -767,7 +783,10 @@ class BinanceFuturesAdapter(VenueAdapter):
 
     async def fetch_positions(self) -> list[Position]:
         rows = await self._req("get", "positionRisk", signed=True, version=3)
-        configs = await self._load_symbol_config()
+        rows = [r for r in rows if Decimal(r["positionAmt"]) != 0]
+        # v3 rows carry no leverage/margin type; symbolConfig (weight 5) only when a position
+        # needs them - a flat account's reconcile skips it
+        configs = await self._load_symbol_config() if rows else {}
         positions = [pf.parse_position_risk(r, configs.get(r["symbol"])) for r in rows]
         return [p for p in positions if not p.is_flat]
 

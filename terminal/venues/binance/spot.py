@@ -41,7 +41,7 @@ from terminal.model import (
 )
 from terminal.venues.base import Capabilities, VenueAdapter, VenueConfig
 from terminal.venues.binance import parse_spot as P
-from terminal.venues.binance.client import BinanceRest
+from terminal.venues.binance.client import BinanceRest, snapshot_limit
 from terminal.venues.errors import AuthFailed, ClockSkew, OrderNotFound, OrderRejected, VenueError
 from terminal.venues.events import (
     BookUpdated,
@@ -68,6 +68,7 @@ _MARKET_NAME = f"{VENUE}:market"
 _APPLIED = ApplyResult.APPLIED  # a module constant: the enum class attribute costs ~80 ns per frame
 _SNAPSHOT_RETRY_S = 0.2
 _FIRST_DIFF_WAIT_S = 0.5  # wait this long for a buffered diff before taking the snapshot
+_CLIENT_IDS_KEPT = 20_000  # order id -> client id entries kept for myTrades (~2 MB at most)
 
 SPOT_CAPABILITIES = Capabilities(
     order_types=frozenset(
@@ -132,6 +133,7 @@ class BinanceSpotAdapter(VenueAdapter):
             raise ValueError(f"BinanceSpotAdapter needs venue {VENUE}, got {config.venue}")
         super().__init__(config, emit)
         self.rest = BinanceRest(config, gate=gate)
+        self.snapshot_limit = snapshot_limit(config.book_depth)  # spot takes any limit up to 5000
         self._backoff_factory = backoff_factory or Backoff
         self._heartbeat_s = heartbeat_s
         self._feeds: dict[str, FeedStatus] = {}
@@ -153,6 +155,9 @@ class BinanceSpotAdapter(VenueAdapter):
         self._user_subscribed = asyncio.Event()
         self._user_error: BaseException | None = None
         self.user_subscriptions = 0  # successful subscribe.signature calls (observability)
+        # venue order id -> client id of every order seen (REST or stream): myTrades rows carry
+        # only the order id, and allOrders (weight 20) is needed just for ids not seen here
+        self._client_ids: dict[str, str] = {}
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -382,7 +387,7 @@ class BinanceSpotAdapter(VenueAdapter):
                     await asyncio.sleep(0.02)
                 try:
                     snap = await self.rest.call(
-                        "GET", "depth", params={"symbol": symbol, "limit": self.config.book_depth}
+                        "GET", "depth", params={"symbol": symbol, "limit": self.snapshot_limit}
                     )
                 except VenueError as exc:
                     attempt += 1
@@ -537,6 +542,7 @@ class BinanceSpotAdapter(VenueAdapter):
         e = ev.get("e")
         if e == "executionReport":
             rep = P.execution_report(ev)
+            self._seen(rep.report)
             self._emit(rep.report)
             if rep.fill is not None:
                 self._emit(FillEvent(rep.fill, ReportSource.STREAM))
@@ -559,13 +565,30 @@ class BinanceSpotAdapter(VenueAdapter):
         )
         if not rows:
             return []
-        # myTrades has no client id: map order ids through allOrders from the oldest one on
-        first = min(int(r["orderId"]) for r in rows)
-        orders = await self.rest.call(
-            "GET", "allOrders", signed=True, params={"symbol": symbol, "orderId": first, "limit": 1000}
-        )
-        cid = {int(o["orderId"]): o["clientOrderId"] for o in orders}
-        return [P.my_trade(r, cid.get(int(r["orderId"]), "")) for r in rows]
+        # myTrades has no client id: orders seen in this session are mapped from memory, the
+        # rest through allOrders from the oldest unknown one on
+        unknown = [int(r["orderId"]) for r in rows if str(r["orderId"]) not in self._client_ids]
+        if unknown:
+            orders = await self.rest.call(
+                "GET",
+                "allOrders",
+                signed=True,
+                params={"symbol": symbol, "orderId": min(unknown), "limit": 1000},
+            )
+            for o in orders:
+                self._remember(str(o["orderId"]), o["clientOrderId"])
+        return [P.my_trade(r, self._client_ids.get(str(r["orderId"]), "")) for r in rows]
+
+    def _remember(self, venue_order_id: str | None, client_id: str) -> None:
+        if not venue_order_id or not client_id:
+            return
+        self._client_ids[venue_order_id] = client_id
+        if len(self._client_ids) > _CLIENT_IDS_KEPT:
+            del self._client_ids[next(iter(self._client_ids))]  # the oldest: allOrders finds it
+
+    def _seen(self, report: OrderReport) -> OrderReport:
+        self._remember(report.order.venue_order_id, report.order.client_id)
+        return report
 
     # ------------------------------------------------------------------ orders
     def _order_params(self, order: Order) -> dict[str, Any]:
@@ -602,6 +625,7 @@ class BinanceSpotAdapter(VenueAdapter):
         params = self._order_params(order)
         res = await self.rest.call("POST", "order", signed=True, params=params, order=True)
         report, fills = P.order_response(res, ReportSource.REST)
+        self._seen(report)
         for f in fills:
             self._emit(FillEvent(f, ReportSource.REST))
         return report
@@ -614,7 +638,7 @@ class BinanceSpotAdapter(VenueAdapter):
             params={"symbol": symbol, "origClientOrderId": client_id},
             order=True,
         )
-        return P.order_response(res, ReportSource.REST)[0]
+        return self._seen(P.order_response(res, ReportSource.REST)[0])
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderReport | None:
         try:
@@ -623,8 +647,8 @@ class BinanceSpotAdapter(VenueAdapter):
             )
         except OrderNotFound:
             return None
-        return P.order_response(res, ReportSource.RECONCILE)[0]
+        return self._seen(P.order_response(res, ReportSource.RECONCILE)[0])
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         rows = await self.rest.call("GET", "openOrders", signed=True, params={"symbol": symbol})
-        return [P.order_response(r, ReportSource.RECONCILE)[0] for r in rows]
+        return [self._seen(P.order_response(r, ReportSource.RECONCILE)[0]) for r in rows]
