@@ -78,7 +78,7 @@ class VenueConfig:
     recv_window_ms: int = 5000
     request_timeout_s: float = 10.0
     stale_after_s: float = 10.0  # per-stream staleness watchdog
-    book_depth: int = 1000  # REST snapshot depth for book sync
+    book_depth: int = 500  # REST snapshot depth for book sync (Binance caps at client.SNAPSHOT_LEVELS)
 
     def __post_init__(self) -> None:
         if self.network is Network.CUSTOM and not self.base_url:
