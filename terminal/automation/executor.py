@@ -246,33 +246,12 @@ class IntentExecutor:
         assert self.exits is not None
         group = f"g-{bracket_id}"
         self.exits.link(group, plan.venue, plan.symbol, bracket=bracket_id, origin=plan.origin)
+        common = {"origin": plan.origin, "group": group}
         if plan.trailing is not None:
-            self.exits.arm(
-                LocalExitSpec(
-                    plan.venue,
-                    plan.symbol,
-                    plan.side,
-                    plan.qty,
-                    ExitKind.TRAILING,
-                    origin=plan.origin,
-                    trail=plan.trailing,
-                    reference=plan.reference,
-                    group=group,
-                )
-            )
+            kw = {"trail": plan.trailing, "reference": plan.reference}
+            self.exits.arm(LocalExitSpec(*_leg(plan), ExitKind.TRAILING, **common, **kw))
         if plan.time_exit_ms is not None:
-            self.exits.arm(
-                LocalExitSpec(
-                    plan.venue,
-                    plan.symbol,
-                    plan.side,
-                    plan.qty,
-                    ExitKind.TIME,
-                    origin=plan.origin,
-                    at_ms=plan.time_exit_ms,
-                    group=group,
-                )
-            )
+            self.exits.arm(LocalExitSpec(*_leg(plan), ExitKind.TIME, **common, at_ms=plan.time_exit_ms))
 
     def _spawn_exits(self, cid: str, plan: ExitPlan) -> None:
         task = asyncio.ensure_future(self._exits_after_fill(cid, plan))
@@ -340,6 +319,10 @@ class IntentExecutor:
         adapter = self.oms.adapters.get(venue)
         inst = adapter.instruments.get(symbol) if adapter is not None else None
         return inst is not None and inst.kind is not InstrumentKind.SPOT
+
+
+def _leg(plan: ExitPlan) -> tuple[Venue, str, Side, Decimal]:
+    return plan.venue, plan.symbol, plan.side, plan.qty
 
 
 _REFUSALS = {"FilterRejected", "RiskRejected", "SizingRefused", "UnknownSymbol"}

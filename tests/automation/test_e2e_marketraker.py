@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from terminal.app import App, AppConfig, Mode
+from terminal.app import App, AppConfig
 from terminal.automation.arming import ArmKey
 from terminal.automation.events import IntentOutcome, IntentResult
 from terminal.automation.executor import AUDIT_INTENT
@@ -26,8 +26,8 @@ from terminal.sim.server import RunningSim
 from terminal.storage.journal import SignalVerdict
 from terminal.trading.brackets import BracketPhase
 from terminal.trading.sizing import SizingConfig
-from terminal.venues.base import ApiCredentials
 from tests.signals.support import indicator, live_body, public_pem
+from tests.support.apps import external_demo
 from tests.venues.binance_support import sim, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(90)
@@ -37,20 +37,11 @@ SYM = "SOLUSDT"
 
 
 def demo_config(running: RunningSim, data_dir: Path, key_file: Path) -> AppConfig:
-    c = running.exchange.default_credentials
-    return AppConfig(
-        mode=Mode.DEMO,
-        venues=(FUT,),
-        symbols=(SYM,),
-        data_dir=data_dir,
-        candle_history=50,
-        sim_url=running.url,
-        credentials={FUT: ApiCredentials(c.api_key, c.api_secret)},
-        automation=AutomationConfig(
-            sizing=SizingConfig(quote_notional=Decimal(300)),
-            webhook=WebhookConfig(port=0, marketraker_key=key_file),
-        ),
+    automation = AutomationConfig(
+        sizing=SizingConfig(quote_notional=Decimal(300)),
+        webhook=WebhookConfig(port=0, marketraker_key=key_file),
     )
+    return external_demo(running, data_dir, (FUT,), (SYM,), automation=automation)
 
 
 async def test_signed_momentum_signal_to_bracket_to_flat(sim, tmp_path: Path) -> None:  # noqa: F811

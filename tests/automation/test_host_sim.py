@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from terminal.app import App, AppConfig, Mode
+from terminal.app import App, AppConfig
 from terminal.automation.arming import ArmKey
 from terminal.automation.events import ArmState, IntentOutcome, IntentResult, StrategyStateChanged
 from terminal.automation.host import ArmError, ArmNeedsConfirmation
@@ -25,8 +25,8 @@ from terminal.sim.server import RunningSim
 from terminal.strategies import registry
 from terminal.strategies.base import InputKind, Intent, Strategy
 from terminal.trading.sizing import SizingConfig
-from terminal.venues.base import ApiCredentials
 from tests.signals.support import indicator
+from tests.support.apps import external_demo
 from tests.venues.binance_support import sim, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(90)
@@ -36,18 +36,8 @@ SYM = "SOLUSDT"
 
 
 def config(running: RunningSim, data_dir: Path, venues: tuple[Venue, ...] = (FUT,)) -> AppConfig:
-    c = running.exchange.default_credentials
-    key = ApiCredentials(c.api_key, c.api_secret)
-    return AppConfig(
-        mode=Mode.DEMO,
-        venues=venues,
-        symbols=(SYM,),
-        data_dir=data_dir,
-        candle_history=50,
-        sim_url=running.url,
-        credentials=dict.fromkeys(venues, key),
-        automation=AutomationConfig(sizing=SizingConfig(quote_notional=Decimal(200))),
-    )
+    automation = AutomationConfig(sizing=SizingConfig(quote_notional=Decimal(200)))
+    return external_demo(running, data_dir, venues, (SYM,), automation=automation)
 
 
 async def live_price(app: App, venue: Venue) -> Decimal:

@@ -17,7 +17,7 @@ from terminal.app import App, AppConfig, AppError, Mode
 from terminal.model import OrderStatus, OrderType, Side, Venue
 from terminal.sim.server import RunningSim
 from terminal.trading.brackets import BracketManager, BracketPhase, EntrySpec, ExitSpec
-from terminal.venues.base import ApiCredentials
+from tests.support import apps
 from tests.venues.binance_support import sim, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(90)
@@ -28,17 +28,7 @@ QTY = Decimal("0.003")
 
 
 def external_demo(running: RunningSim, data_dir: Path, **kw: object) -> AppConfig:
-    c = running.exchange.default_credentials
-    return AppConfig(
-        mode=Mode.DEMO,
-        venues=(FUT,),
-        symbols=(SYM,),
-        data_dir=data_dir,
-        candle_history=50,
-        sim_url=running.url,
-        credentials={FUT: ApiCredentials(c.api_key, c.api_secret)},
-        **kw,  # type: ignore[arg-type]
-    )
+    return apps.external_demo(running, data_dir, (FUT,), (SYM,), **kw)
 
 
 def remote_status(running: RunningSim, cid: str) -> OrderStatus:

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from terminal.app import App, AppConfig, Mode
+from terminal.app import App, AppConfig
 from terminal.automation.arming import ArmKey
 from terminal.automation.events import IntentOutcome, IntentResult
 from terminal.automation.wiring import AutomationConfig
@@ -22,8 +22,8 @@ from terminal.signals.server import WebhookConfig
 from terminal.sim.server import RunningSim
 from terminal.trading.oms import OrderIntent
 from terminal.trading.sizing import SizingConfig
-from terminal.venues.base import ApiCredentials
 from tests.signals.support import indicator, live_body, public_pem
+from tests.support.apps import external_demo
 from tests.venues.binance_support import sim, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(90)
@@ -49,20 +49,11 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def demo_config(running: RunningSim, data_dir: Path, key_file: Path) -> AppConfig:
-    c = running.exchange.default_credentials
-    return AppConfig(
-        mode=Mode.DEMO,
-        venues=(FUT,),
-        symbols=(SYM,),
-        data_dir=data_dir,
-        candle_history=50,
-        sim_url=running.url,
-        credentials={FUT: ApiCredentials(c.api_key, c.api_secret)},
-        automation=AutomationConfig(
-            sizing=SizingConfig(quote_notional=Decimal(300)),
-            webhook=WebhookConfig(port=0, marketraker_key=key_file),
-        ),
+    automation = AutomationConfig(
+        sizing=SizingConfig(quote_notional=Decimal(300)),
+        webhook=WebhookConfig(port=0, marketraker_key=key_file),
     )
+    return external_demo(running, data_dir, (FUT,), (SYM,), automation=automation)
 
 
 async def test_metrics_healthz_and_correlated_logs(sim, tmp_path: Path) -> None:  # noqa: F811
