@@ -119,6 +119,8 @@ class AppConfig:
     # None: a session without automation (manual trading only).
     automation: Any = field(default_factory=lambda: _default_automation())
     risk_limits: Any = None  # terminal.trading.risk.RiskLimits; None: the permissive defaults
+    # terminal.notify.NotifyConfig: which events go to the tray, Telegram, email; None: none
+    notify: Any = None
 
     def for_mode(self, mode: Mode, *, live_venue: Venue | None = None, keystore: Any = None) -> AppConfig:
         """This (the user's start) config for a new session in ``mode``.
@@ -170,6 +172,9 @@ class App:
         self.oms: Any = None
         self.brackets: Any = None  # terminal.trading.brackets.BracketManager, once the OMS exists
         self.automation: Any = None  # terminal.automation.wiring.Automation, once the OMS exists
+        self.notifier: Any = None  # terminal.notify.Notifier when AppConfig.notify is set
+        self.tray: Any = None  # the window's notice callable (Notice -> None); headless: a log line
+        self._summaries: asyncio.Task[None] | None = None
         self.data_dir = config.data_dir or default_data_dir(config.mode)
         self._started = False
         self._stopped = False
@@ -200,6 +205,8 @@ class App:
         from terminal.storage.journal import Journal
 
         self.journal = Journal.open_in(self.data_dir)
+        if cfg.notify is not None:
+            self._start_notifier()
         self.oms = self._build_oms()
         self.brackets = self._build_brackets()
 
@@ -397,13 +404,34 @@ class App:
         account = PaperAccountConfig({a: Decimal(q) for a, q in _PAPER_BALANCES.items()})
         return PaperBroker(lambda sink: classes[venue](vc, sink), account, emit)
 
+    def _start_notifier(self) -> None:
+        from terminal.notify import Notifier, build_channels
+        from terminal.notify.summary import run_daily_summaries
+        from terminal.secrets import default_keystore
+
+        cfg = self.config.notify
+        secrets = self.config.keystore or default_keystore()
+        self.notifier = Notifier(self.bus, cfg, build_channels(cfg, secrets, tray=self.tray))
+        self.notifier.start()
+        self._summaries = asyncio.ensure_future(run_daily_summaries(self.notifier.post, self.journal))
+
+    async def _stop_notifier(self) -> None:
+        if self._summaries is not None:
+            self._summaries.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._summaries
+            self._summaries = None
+        notifier, self.notifier = self.notifier, None
+        if notifier is not None and not await notifier.close():
+            log.warning("notifications still queued at shutdown were dropped")
+
     def _build_oms(self) -> Any:
         """The order manager under ``AppConfig.risk_limits`` (permissive defaults until a settings UI sets them)."""
         from terminal.trading.oms import OrderManager
         from terminal.trading.risk import RiskLimits, RiskManager
 
         limits = self.config.risk_limits if self.config.risk_limits is not None else RiskLimits()
-        risk = RiskManager(limits, self.journal)
+        risk = RiskManager(limits, self.journal, bus=self.bus)
         return OrderManager(self.journal, self.adapters, risk, self.bus)
 
     def _build_brackets(self) -> Any:
@@ -458,6 +486,7 @@ class App:
         self._stopped = True
         for pending in self._watches.values():
             pending.cancel()
+        await self._stop_notifier()  # first: shutting down must not notify anything
         automation, self.automation = self.automation, None
         if automation is not None:
             await automation.stop()  # first: no strategy may act on a closing OMS

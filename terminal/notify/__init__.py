@@ -12,7 +12,6 @@ from terminal.notify.config import (
     SmtpSecurity,
     TelegramConfig,
 )
-from terminal.notify.events import TradingStateChanged
 from terminal.notify.model import ChannelKind, Notice, NoticeKind, Severity
 from terminal.notify.notifier import Notifier
 from terminal.notify.smtp import EmailChannel
@@ -20,6 +19,7 @@ from terminal.notify.summary import DailySummary, run_daily_summaries, summarize
 from terminal.notify.telegram import TelegramChannel
 from terminal.notify.tray import TrayChannel
 from terminal.notify.worker import ChannelStats
+from terminal.trading.events import TradingStateChanged
 
 __all__ = [
     "SMTP_PASSWORD_SECRET",

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 from terminal.automation.events import ArmState, IntentOutcome, IntentResult, StrategyStateChanged
 from terminal.model import FeedState, Fill, TradingState
-from terminal.notify.events import TradingStateChanged
 from terminal.notify.model import Notice, NoticeKind, Severity
 from terminal.signals.events import SignalAccepted, SignalRejected
+from terminal.trading.events import TradingStateChanged
 from terminal.venues.events import FeedEvent, FillEvent
 
 __all__ = [

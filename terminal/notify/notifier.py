@@ -17,10 +17,10 @@ from terminal.bus import EventBus
 from terminal.notify import format as fmt
 from terminal.notify.channel import Channel
 from terminal.notify.config import NotifyConfig, NotifyConfigError
-from terminal.notify.events import TradingStateChanged
 from terminal.notify.model import ChannelKind, Notice
 from terminal.notify.worker import ChannelStats, ChannelWorker
 from terminal.signals.events import SignalAccepted, SignalRejected
+from terminal.trading.events import TradingStateChanged
 from terminal.venues.events import FeedEvent, FillEvent
 
 __all__ = ["Notifier"]

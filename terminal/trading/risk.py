@@ -42,6 +42,7 @@ from enum import StrEnum
 from terminal.bus import EventBus
 from terminal.model import Fill, Instrument, Order, Position, PositionSide, Side, TradingState, Venue
 from terminal.storage.journal import Journal
+from terminal.trading.events import TradingStateChanged
 from terminal.venues.events import BalancesEvent, FillEvent, MarkPriceEvent, PublicTradeEvent
 
 __all__ = [
@@ -196,8 +197,10 @@ class RiskManager:
         pnl: PnlTracker | None = None,
         wall_ms: Callable[[], int] = _wall_ms,
         pending_grace_s: float = 2.0,
+        bus: EventBus | None = None,
     ) -> None:
         self.limits = limits
+        self.bus = bus  # TradingStateChanged goes here (notifications, the status bar)
         self._journal = journal
         self._state = state
         self._clock = clock
@@ -227,8 +230,10 @@ class RiskManager:
         if state is self._state:
             return
         self._journal.audit(actor, "trading_state", {"from": self._state, "to": state, "reason": reason})
-        self._state = state
+        previous, self._state = self._state, state
         self._loss_cause = None
+        if self.bus is not None:
+            self.bus.publish(TradingStateChanged(previous, state, actor, reason, self._wall_ms()))
 
     # ------------------------------------------------------------------ loss limits
 

@@ -240,6 +240,7 @@ async def _session(
         done.set()
 
     window = MainWindow(ctx, on_restart=restart, base_config=base or config)
+    app.tray = lambda notice: window.notify(notice.title, notice.body)  # notifications' tray channel
     window.closed.connect(done.set)
     window.show()
     if notice:

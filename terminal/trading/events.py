@@ -1,9 +1,4 @@
-"""Bus events the notifier needs that no other module publishes yet.
-
-``TradingStateChanged`` belongs with the risk manager (``terminal/trading/events.py``): the lead
-moves it there and has ``RiskManager.set_state`` publish it; until then it lives here so the
-notifier and its tests have a type to subscribe to.
-"""
+"""Bus events of the trading layer that are not order updates."""
 
 from __future__ import annotations
 
@@ -16,6 +11,9 @@ __all__ = ["TradingStateChanged"]
 
 @dataclass(frozen=True, slots=True)
 class TradingStateChanged:
+    """The risk manager's state moved (ACTIVE / REDUCING / HALTED): the kill switch, a loss
+    limit, or the user."""
+
     previous: TradingState
     state: TradingState
     actor: str  # "risk", "manual", ...
