@@ -1,5 +1,6 @@
 """The single entry point: ``terminal`` (the desktop window, demo by default),
-``terminal --self-test [--screenshot PATH]``, ``terminal --headless --mode ...``, ``terminal sim ...``.
+``terminal --self-test [--screenshot PATH]``, ``terminal --headless --mode ...``, ``terminal sim ...``,
+``terminal backtest ...``.
 
 Headless live trading has no dialog to confirm in, so it needs the venue named and an explicit
 acknowledgement on the command line (``LIVE_FLAG``); without them it refuses before anything
@@ -268,6 +269,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="exit when stdin reaches EOF: the terminal runs its demo simulator like this, so the "
         "child never outlives it (even a killed one)",
     )
+    from terminal.backtest.cli import add_parser as add_backtest
+
+    add_backtest(sub)
     return parser
 
 
@@ -308,6 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "sim":
         return _run_sim(args)
+    if args.command == "backtest":
+        from terminal.backtest.cli import run as run_backtest
+
+        return run_backtest(args)
     if args.headless:
         return _run_headless(args)
     if args.screenshot is not None and not args.self_test:
