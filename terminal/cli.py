@@ -127,6 +127,7 @@ def _run_headless(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # a bad key file or option: say which, start nothing
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _log_to_file(args)
     if live:
         logging.getLogger(__name__).warning(
             "LIVE trading on %s (acknowledged with %s)", args.live_venue, LIVE_FLAG
@@ -157,9 +158,28 @@ def _automation_config(args: argparse.Namespace) -> object:
     return AutomationConfig(webhook=webhook)
 
 
+def _log_to_file(args: argparse.Namespace) -> None:
+    """The session's log also goes to ``<data dir>/logs/terminal.log`` (rotated, secrets scrubbed);
+    ``--log-json`` makes every line a JSON object (with the signal -> order correlation id)."""
+    from terminal.app import Mode, default_data_dir
+    from terminal.ops.logs import configure_logging
+
+    data_dir = args.data_dir or default_data_dir(Mode(args.mode or "demo"))
+    if args.log_json:
+        for handler in list(logging.getLogger().handlers):  # basicConfig's plain console handler
+            logging.getLogger().removeHandler(handler)
+    try:
+        configure_logging(data_dir, json=args.log_json, level=args.log_level, console=args.log_json)
+    except OSError as exc:  # a read-only data dir must not stop trading: console logging still works
+        logging.getLogger(__name__).warning("no log file in %s: %s", data_dir, exc)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="terminal", description="Crypto trading terminal")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-json", action="store_true", help="log one JSON object per line (console and log file)"
+    )
     parser.add_argument(
         "--headless", action="store_true", help="run the trading core without a UI (logs feeds and books)"
     )
@@ -352,6 +372,7 @@ def _run_gui(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _log_to_file(args)
     return run_gui(
         config,
         self_test=args.self_test,
