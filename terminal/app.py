@@ -142,6 +142,9 @@ class AppConfig:
         )
 
 
+_STABLE = frozenset({"USDT", "USDC", "FDUSD"})
+
+
 def _default_automation() -> Any:
     from terminal.automation.wiring import AutomationConfig
 
@@ -172,6 +175,7 @@ class App:
         self.oms: Any = None
         self.brackets: Any = None  # terminal.trading.brackets.BracketManager, once the OMS exists
         self.automation: Any = None  # terminal.automation.wiring.Automation, once the OMS exists
+        self.pnl_feed: Any = None  # terminal.trading.risk.PnlFeed, with the OMS
         self.notifier: Any = None  # terminal.notify.Notifier when AppConfig.notify is set
         self.tray: Any = None  # the window's notice callable (Notice -> None); headless: a log line
         self._summaries: asyncio.Task[None] | None = None
@@ -210,6 +214,7 @@ class App:
         self.oms = self._build_oms()
         self.brackets = self._build_brackets()
 
+        self._anchor_equity_on_balances({v for v in self.adapters if self._has_account(v, creds)})
         await asyncio.gather(
             *(a.watch_user() for v, a in self.adapters.items() if self._has_account(v, creds))
         )
@@ -425,13 +430,42 @@ class App:
         if notifier is not None and not await notifier.close():
             log.warning("notifications still queued at shutdown were dropped")
 
+    def _anchor_equity_on_balances(self, venues: set[Venue]) -> None:
+        """The loss limits measure from the account's value: the stable-coin balances across the
+        session's venues (spot holdings enter through their fills and marks). Anchored as each
+        venue's first balances snapshot arrives, until all have."""
+        from terminal.venues.events import BalancesEvent
+
+        waiting = set(venues)
+
+        def on_balances(ev: BalancesEvent) -> None:
+            if ev.venue not in waiting or not ev.snapshot:
+                return
+            waiting.discard(ev.venue)
+            total = sum(
+                (b.total for v in venues for a, b in self.engine.balances(v).items() if a in _STABLE),
+                Decimal(0),
+            )
+            if self.oms is not None and total > 0:
+                self.oms.risk.pnl.rebase(total)
+            if not waiting:
+                unsubscribe()
+
+        unsubscribe = self.bus.subscribe(BalancesEvent, on_balances)
+        if not waiting:
+            unsubscribe()
+
     def _build_oms(self) -> Any:
         """The order manager under ``AppConfig.risk_limits`` (permissive defaults until a settings UI sets them)."""
         from terminal.trading.oms import OrderManager
-        from terminal.trading.risk import RiskLimits, RiskManager
+        from terminal.trading.risk import PnlFeed, RiskLimits, RiskManager
 
         limits = self.config.risk_limits if self.config.risk_limits is not None else RiskLimits()
         risk = RiskManager(limits, self.journal, bus=self.bus)
+        # Realized/unrealized PnL per strategy and for the account, from fills and marks: the
+        # loss limits and the per-strategy limits judge from it. The journal's fills first.
+        self.pnl_feed = PnlFeed(risk, self.journal, self.bus)
+        self.pnl_feed.replay()
         return OrderManager(self.journal, self.adapters, risk, self.bus)
 
     def _build_brackets(self) -> Any:
@@ -493,6 +527,9 @@ class App:
         brackets, self.brackets = self.brackets, None
         if brackets is not None:
             brackets.close()  # before the OMS: no bracket step may start on a closing OMS
+        if self.pnl_feed is not None:
+            self.pnl_feed.close()
+            self.pnl_feed = None
         oms, self.oms = self.oms, None
         if oms is not None and hasattr(oms, "close"):
             with contextlib.suppress(Exception):

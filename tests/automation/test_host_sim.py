@@ -212,3 +212,31 @@ async def test_generic_webhook_order_with_risk_sizing_and_exits(sim, tmp_path: P
         await wait_for(lambda: bracket.sl_id is not None, 10, "the stop")
     finally:
         await app.stop()
+
+
+async def test_the_apps_loss_limit_halts_on_a_strategy_loss(sim, tmp_path: Path) -> None:  # noqa: F811
+    """The App wires the PnL feed: a loss on a live position trips the daily loss limit."""
+    from terminal.model import OrderType, Side, TradingState
+    from terminal.trading.events import TradingStateChanged
+    from terminal.trading.oms import OrderIntent
+    from terminal.trading.risk import LossLimits, RiskLimits
+
+    limits = RiskLimits(duplicate_window_s=0, loss=LossLimits(daily_loss_halt=Decimal("0.5")))
+    cfg = external_demo(sim, tmp_path, (FUT,), ("BTCUSDT",), risk_limits=limits)
+    app = App(cfg)
+    await app.start()
+    changes: list[TradingStateChanged] = []
+    app.bus.subscribe(TradingStateChanged, changes.append)
+    try:
+        await wait_for(lambda: app.oms.risk.pnl.equity() > 0, 10, "equity anchored on the balances")
+        qty = Decimal("0.01")
+        await app.oms.submit(
+            OrderIntent(FUT, "BTCUSDT", Side.BUY, OrderType.MARKET, qty, origin="strategy:t")
+        )
+        await wait_for(lambda: app.oms.position(FUT, "BTCUSDT") == qty, 10, "the fill")
+        market = sim.exchange.markets[FUT]
+        market.mm_take("BTCUSDT", Side.SELL, market.instruments["BTCUSDT"].lots(Decimal(40)))
+        await wait_for(lambda: app.oms.risk.state is TradingState.HALTED, 10, "the loss limit")
+        assert changes and changes[-1].state is TradingState.HALTED
+    finally:
+        await app.stop()
