@@ -161,6 +161,8 @@ class _Request:
     hook: str = ""
     body: bytes | None = None
     envelope: Any = None  # the body parsed as JSON, when it parsed
+    signal: Signal | None = None  # accepted or duplicate: journaled with the request row
+    signal_hook: str = ""  # the hook it came through (SignalAccepted.hook)
 
 
 def _now_ms() -> int:
@@ -372,7 +374,6 @@ class WebhookServer:
             )
 
     def _finish(self, request: web.Request, ctx: _Request, verdict: Verdict) -> web.Response:
-        self.counts[verdict.outcome] += 1
         body = ctx.body
         headers = {name: _clean(request.headers[name]) for name in _SAFE_HEADERS if name in request.headers}
         if "X-Signature" in request.headers:
@@ -397,12 +398,15 @@ class WebhookServer:
             headers=headers,
             elapsed_us=(time.perf_counter_ns() - ctx.started_ns) // 1000,
         )
-        if verdict.outcome is WebhookOutcome.ACCEPTED:
-            # The signal itself is journaled already; this request row can wait one loop turn,
-            # so the order the signal causes goes out first (one fsync less on the hot path).
-            asyncio.get_running_loop().call_soon(self._record_request, record, verdict.status)
+        if ctx.signal is not None and verdict.status == 200:
+            verdict = self._journal_signal(ctx, verdict, record)
+            if verdict.status != 200:  # the journal failed: answer (and try to record) that
+                self._record_request(
+                    functools.partial(record, status=verdict.status, outcome=verdict.outcome), verdict.status
+                )
         else:
             self._record_request(record, verdict.status)
+        self.counts[verdict.outcome] += 1
         if verdict.status >= 400 and verdict.outcome is not WebhookOutcome.NOT_FOUND:
             self._bus.publish(SignalRejected(ctx.hook, verdict.status, reason or "", ctx.received_at))
         if verdict.status >= 400:
@@ -451,24 +455,40 @@ class WebhookServer:
                 )
             )
 
-    def _accept(self, hook: str, signal: Signal) -> Verdict:
-        """Duplicate check, journal, then publish - in that order."""
+    def _accept(self, hook: str, signal: Signal, ctx: _Request) -> Verdict:
+        """Duplicate or new; ``_finish`` journals the signal with the request row (one
+        transaction) and only then publishes a new one - with no await in between, so a second
+        delivery cannot pass the duplicate check meanwhile."""
+        ctx.signal, ctx.signal_hook = signal, hook
         if self._dups.seen(signal.id):
-            try:
-                self._journal.record_signal(signal, SignalVerdict.DUPLICATE, "re-delivered within the window")
-            except Exception:
-                self.journal_errors += 1
-                log.exception("webhook %s: cannot journal a duplicate signal", hook)
             return Verdict(200, WebhookOutcome.DUPLICATE, "duplicate delivery", signal.id)
+        return Verdict(200, WebhookOutcome.ACCEPTED, "", signal.id)
+
+    def _journal_signal(self, ctx: _Request, verdict: Verdict, record: Callable[[], object]) -> Verdict:
+        signal = ctx.signal
+        assert signal is not None
+        accepted = verdict.outcome is WebhookOutcome.ACCEPTED
         try:
-            self._journal.record_signal(signal, SignalVerdict.ACCEPTED)
+            with self._journal.batch():
+                if accepted:
+                    self._journal.record_signal(signal, SignalVerdict.ACCEPTED)
+                else:
+                    self._journal.record_signal(
+                        signal, SignalVerdict.DUPLICATE, "re-delivered within the window"
+                    )
+                record()
         except Exception:
             self.journal_errors += 1
-            log.exception("webhook %s: cannot journal signal %s", hook, signal.id)
-            raise _reject(503, WebhookOutcome.UNAVAILABLE, "journal unavailable; the signal was not accepted")
-        self._dups.remember(signal.id)
-        self._bus.publish(SignalAccepted(signal, hook))
-        return Verdict(200, WebhookOutcome.ACCEPTED, "", signal.id)
+            log.exception("webhook %s: cannot journal signal %s", ctx.hook, signal.id)
+            if not accepted:
+                return verdict
+            return Verdict(
+                503, WebhookOutcome.UNAVAILABLE, "journal unavailable; the signal was not accepted"
+            )
+        if accepted:
+            self._dups.remember(signal.id)
+            self._bus.publish(SignalAccepted(signal, ctx.signal_hook))
+        return verdict
 
     # ------------------------------------------------------------------ MarketRaker
 
@@ -504,7 +524,7 @@ class WebhookServer:
             indicator = parse_indicator(data)
         except IndicatorError as exc:
             raise _reject(400, WebhookOutcome.INVALID, "invalid indicator", exc.problems) from None
-        return self._accept(MARKETRAKER_HOOK, indicator.to_signal(ctx.received_at))
+        return self._accept(MARKETRAKER_HOOK, indicator.to_signal(ctx.received_at), ctx)
 
     # ------------------------------------------------------------------ generic hooks
 
@@ -542,7 +562,7 @@ class WebhookServer:
             parsed = parse_generic(name, envelope, ctx.received_at)
         except GenericSignalError as exc:
             raise _reject(400, WebhookOutcome.INVALID, "invalid signal", exc.problems) from None
-        return self._accept(name, parsed.to_signal(ctx.received_at))
+        return self._accept(name, parsed.to_signal(ctx.received_at), ctx)
 
     # ------------------------------------------------------------------ health
 

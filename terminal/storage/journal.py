@@ -313,6 +313,16 @@ class WebhookRequestRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An audit record to write together with another journal write."""
+
+    actor: str
+    action: str
+    detail: Mapping[str, Any]
+    ts: int = 0  # 0: the other write's time
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     seq: int
     ts: int
@@ -489,7 +499,8 @@ class Journal:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # batch() holds it around the writes it groups
+        self._in_batch = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -545,8 +556,29 @@ class Journal:
     # ------------------------------------------------------------------ plumbing
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes inside go in one transaction: one fsync, all or none (e.g. a webhook's
+        signal and its request row)."""
+        with self._lock:
+            if self._in_batch:
+                raise RuntimeError("journal batches do not nest")
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_batch = True
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_batch = False
+            self._conn.execute("COMMIT")
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._in_batch:  # part of batch(): it commits (or rolls back) them all
+                yield self._conn
+                return
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -561,8 +593,12 @@ class Journal:
 
     # ------------------------------------------------------------------ orders
 
-    def record_order_intent(self, order: Order, origin: str, reason: str | None = None) -> None:
-        """Journal an order before its request is sent; durable when this returns."""
+    def record_order_intent(
+        self, order: Order, origin: str, reason: str | None = None, *, audit: AuditEntry | None = None
+    ) -> None:
+        """Journal an order before its request is sent; durable when this returns. ``audit``
+        goes in the same transaction (one fsync): e.g. a bracket's record and its entry order,
+        which must never exist one without the other."""
         validate_origin(origin)
         created = order.created_at or _now_ms()
         updated = order.updated_at or created
@@ -607,6 +643,11 @@ class Journal:
                     f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({','.join('?' * len(row))})", row
                 )
                 self._append_event(conn, order.client_id, created, "intent", order.status, payload)
+                if audit is not None:
+                    conn.execute(
+                        "INSERT INTO audit (ts, actor, action, detail) VALUES (?,?,?,?)",
+                        (audit.ts or created, audit.actor, audit.action, _dumps(audit.detail)),
+                    )
         except sqlite3.IntegrityError as exc:
             raise DuplicateOrder(f"order {order.client_id} is already journalled") from exc
 

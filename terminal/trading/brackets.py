@@ -43,6 +43,7 @@ from typing import Any
 
 from terminal.bus import EventBus
 from terminal.model import Order, OrderStatus, OrderType, Side, TimeInForce, TradingState, Venue
+from terminal.storage.journal import AuditEntry
 from terminal.trading.oms import AmendFailed, OrderChanged, OrderIntent, OrderManager
 from terminal.venues.events import FillEvent
 
@@ -181,7 +182,9 @@ class BracketManager:
         if entry.type not in (OrderType.MARKET, OrderType.LIMIT):
             raise ValueError(f"a bracket entry is MARKET or LIMIT, not {entry.type}")
         _check_prices(exits)
-        b = self._open(BracketKind.BRACKET, exits, entry)
+        # The bracket's record rides in the entry order's journal transaction: one fsync before
+        # the entry goes out, and never an entry without its bracket (or the other way round).
+        b = self._open(BracketKind.BRACKET, exits, entry, journal=False)
         intent = OrderIntent(
             venue=exits.venue,
             symbol=exits.symbol,
@@ -196,7 +199,7 @@ class BracketManager:
             reason=f"{b.kind} {b.id} {Role.ENTRY}",
         )
         try:
-            order = await self.oms.submit(intent)
+            order = await self.oms.submit(intent, audit=self._open_record(b))
         except Exception as exc:
             self._finish(b, f"entry refused: {exc}")
             raise
@@ -227,12 +230,18 @@ class BracketManager:
         self._kick(b)
         return b
 
-    def _open(self, kind: BracketKind, exits: ExitSpec, entry: EntrySpec | None) -> Bracket:
+    def _open(
+        self, kind: BracketKind, exits: ExitSpec, entry: EntrySpec | None, *, journal: bool = True
+    ) -> Bracket:
         now = self._clock_ms()
         b = Bracket(f"{kind}-{now:x}{secrets.token_hex(3)}", kind, exits, entry, now)
         self.brackets[b.id] = b
-        self.oms.journal.audit(exits.origin, AUDIT_OPEN, _spec_detail(b), ts=now)
+        if journal:
+            self.oms.journal.audit(exits.origin, AUDIT_OPEN, _spec_detail(b), ts=now)
         return b
+
+    def _open_record(self, b: Bracket) -> AuditEntry:
+        return AuditEntry(b.exits.origin, AUDIT_OPEN, _spec_detail(b), ts=b.opened_at)
 
     def _link(self, b: Bracket, role: Role, client_id: str) -> None:
         old = b.legs.get(role)

@@ -60,7 +60,13 @@ from terminal.model import (
     TradingState,
     Venue,
 )
-from terminal.storage.journal import EXTERNAL_ORIGIN, Journal, kill_switch_origin, validate_origin
+from terminal.storage.journal import (
+    EXTERNAL_ORIGIN,
+    AuditEntry,
+    Journal,
+    kill_switch_origin,
+    validate_origin,
+)
 from terminal.trading.ids import ClientIdGenerator
 from terminal.trading.risk import RiskManager, Verdict
 from terminal.venues.base import VenueAdapter
@@ -292,7 +298,9 @@ class OrderManager:
             updated_at=now,
         )
 
-    async def submit(self, intent: OrderIntent, *, bypass_halt: bool = False) -> Order:
+    async def submit(
+        self, intent: OrderIntent, *, bypass_halt: bool = False, audit: AuditEntry | None = None
+    ) -> Order:
         """Validate, risk-check, journal, send. Returns the order as last known (it may still be
         PENDING_NEW with ``client_id in outcome_unknown``). Raises ``FilterRejected``,
         ``RiskRejected`` or ``OrderRejected``; each is journalled as a REJECTED order first."""
@@ -322,7 +330,7 @@ class OrderManager:
         if not verdict.allowed:
             self._journal_rejected(order, intent, f"risk: {verdict.reason}")
             raise RiskRejected(order, verdict)
-        self.journal.record_order_intent(order, intent.origin, intent.reason)
+        self.journal.record_order_intent(order, intent.origin, intent.reason, audit=audit)
         self.orders[order.client_id] = order
         self.risk.record_submission(order)
         self._publish(order)

@@ -498,3 +498,19 @@ def test_kill_9_loses_no_committed_write(tmp_path: Path) -> None:
         # Nothing half-written either: every fill's intent is there (each step is intent then fill).
         assert all(j.order(f"k9-{t[1:]}") is not None for t in trade_ids)
         assert len(trade_ids) >= len(reported)
+
+
+def test_an_audit_entry_rides_in_the_order_intents_transaction(tmp_path):
+    """A bracket's record and its entry order are written together or not at all."""
+    from terminal.storage.journal import AuditEntry
+
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        j.record_order_intent(
+            _order("e1"), "manual", audit=AuditEntry("manual", "bracket_open", {"bracket": "b1"})
+        )
+        assert [(a.action, a.detail) for a in j.audit_log()] == [("bracket_open", {"bracket": "b1"})]
+        with pytest.raises(DuplicateOrder):  # the order fails: its audit entry is not written either
+            j.record_order_intent(
+                _order("e1"), "manual", audit=AuditEntry("manual", "bracket_open", {"bracket": "b2"})
+            )
+        assert [a.detail["bracket"] for a in j.audit_log()] == ["b1"]
