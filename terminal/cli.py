@@ -292,6 +292,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from terminal.backtest.cli import add_parser as add_backtest
 
     add_backtest(sub)
+    from terminal.storage.history_cli import add_parser as add_history
+
+    add_history(sub)
     return parser
 
 
@@ -336,6 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from terminal.backtest.cli import run as run_backtest
 
         return run_backtest(args)
+    if args.command == "history":
+        from terminal.storage.history_cli import run as run_history
+
+        return run_history(args)
     if args.headless:
         return _run_headless(args)
     if args.screenshot is not None and not args.self_test:

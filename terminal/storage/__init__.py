@@ -1,4 +1,5 @@
-"""Persistence: the SQLite trading journal (candle/history store to follow)."""
+"""Persistence: the SQLite trading journal; the candle history store (`history.py`) and the
+stream recorder (`recorder.py`) are imported from their modules."""
 
 from terminal.storage.journal import (
     JOURNAL_FILENAME,

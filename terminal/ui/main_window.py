@@ -335,6 +335,9 @@ class MainWindow(QMainWindow):
             chart.amend_requested.connect(self.amend_order)
         if chart is not None and hasattr(chart, "order_here_requested") and hasattr(ticket, "prefill"):
             chart.order_here_requested.connect(self._order_here)
+        backtest = self.panels.get("backtest")  # a run's trades marked on the chart
+        if backtest is not None and hasattr(backtest, "marks_ready") and hasattr(chart, "show_trade_marks"):
+            backtest.marks_ready.connect(chart.show_trade_marks)
         strategies = self.panels.get("strategies")
         if strategies is not None and hasattr(strategies, "notify_requested"):  # a strategy that raised
             strategies.notify_requested.connect(
@@ -748,6 +751,9 @@ class MainWindow(QMainWindow):
         log_panel = self.panels.get("log")
         if log_panel is not None and hasattr(log_panel, "close_handler"):
             log_panel.close_handler()
+        backtest = self.panels.get("backtest")  # a running backtest worker must not outlive the window
+        if backtest is not None and hasattr(backtest, "shutdown"):
+            backtest.shutdown()
         if self.tray is not None:
             self.tray.hide()
 

@@ -51,6 +51,7 @@ _SPECS = (
     PanelSpec("balances", "Balances", "terminal.ui.tables.BalancesPanel", DockArea.BOTTOM),
     PanelSpec("strategies", "Strategies", "terminal.ui.strategies_panel.StrategiesPanel", DockArea.BOTTOM),
     PanelSpec("signals", "Signals", "terminal.ui.signals_panel.SignalsPanel", DockArea.BOTTOM),
+    PanelSpec("backtest", "Backtest", "terminal.ui.backtest_panel.BacktestPanel", DockArea.BOTTOM),
     PanelSpec("log", "Log", "terminal.ui.logpanel.LogPanel", DockArea.BOTTOM),
 )
 

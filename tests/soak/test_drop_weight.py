@@ -37,6 +37,10 @@ SYM = "BTCUSDT"
 # myTrades 20 (allOrders only for order ids it has not seen), account 20, the WebSocket API
 # re-subscription ~6, openOrders per symbol 6, klines 2 each.
 DROP_WEIGHT_MAX = {Venue.BINANCE_USDM: 45, Venue.BINANCE_SPOT: 95}
+# On a loaded machine a diff can arrive before the snapshot it needs: the book sync then takes
+# one more snapshot (correct, and rare). One such retry per drop is allowed; the typical drop
+# must stay within the bound (the ~140 of before would fail both).
+SNAPSHOT_RETRY = {Venue.BINANCE_USDM: 10, Venue.BINANCE_SPOT: 25}
 
 
 def _reconciles(journal: Journal) -> int:
@@ -70,7 +74,8 @@ async def test_weight_per_drop_has_an_upper_bound(venue: Venue, tmp_path: Path) 
         # (the OMS's first reconcile, when the user stream came up, swept every symbol; the
         # drops within the next minute read per symbol)
         weights = [await _drop_and_recover(s, tally) for _ in range(4)]
-        assert all(w <= DROP_WEIGHT_MAX[venue] for w in weights), weights
+        assert sorted(weights)[len(weights) // 2] <= DROP_WEIGHT_MAX[venue], weights
+        assert max(weights) <= DROP_WEIGHT_MAX[venue] + SNAPSHOT_RETRY[venue], weights
         assert await s.compare_book()
 
 

@@ -21,9 +21,9 @@ from PySide6.QtGui import QColor
 
 from terminal.model import Fill, Instrument, Order, Side
 from terminal.ui.chart.data import CandleStore
-from terminal.ui.theme import BUY_COLOR, SELL_COLOR
+from terminal.ui.theme import ACCENT, BUY_COLOR, FOREGROUND, SELL_COLOR
 
-__all__ = ["PENDING_S", "OrderLine", "OrderOverlay", "round_to_tick"]
+__all__ = ["PENDING_S", "OrderLine", "OrderOverlay", "TradeMark", "round_to_tick"]
 
 PENDING_S = 3.0  # how long a dragged line waits for the amend before it snaps back
 
@@ -33,6 +33,16 @@ def round_to_tick(price: float, inst: Instrument | None) -> Decimal:
     if inst is not None:
         return inst.round_price(Decimal(repr(float(price))))
     return Decimal(repr(round(float(price), 8)))
+
+
+@dataclass(frozen=True, slots=True)
+class TradeMark:
+    """A backtest fill to show on the price pane (not an own order: drawn hollow)."""
+
+    time: int  # ms; placed on the bar that contains it
+    price: float
+    side: Side  # the fill's side: BUY marks point up
+    entry: bool  # entries are arrows, exits are crosses
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,10 @@ class OrderOverlay:
         self.fills.setZValue(20)
         plot.addItem(self.fills)
         self._fills: list[Fill] = []
+        self.marks = pg.ScatterPlotItem(size=10, pxMode=True)
+        self.marks.setZValue(19)
+        plot.addItem(self.marks)
+        self._marks: list[TradeMark] = []
 
     # ------------------------------------------------------------------ orders
     def set_orders(self, orders: Sequence[Order]) -> None:
@@ -142,6 +156,7 @@ class OrderOverlay:
     def place_fills(self) -> None:
         """Markers at the bar of each fill (call again when the bars move: older history, new bars)."""
         s = self.store
+        self._place_marks()
         fills = [f for f in self._fills if len(s) and f.ts >= s.t[0]]
         if not fills:
             self.fills.setData([], [])
@@ -159,9 +174,36 @@ class OrderOverlay:
         ]
         self.fills.setData(spots)
 
+    # ------------------------------------------------------------------ backtest marks
+    def set_marks(self, marks: Sequence[TradeMark]) -> None:
+        """Show a backtest's fills (replacing the previous run's); ``clear`` drops them."""
+        self._marks = list(marks)
+        self._place_marks()
+
+    def _place_marks(self) -> None:
+        s = self.store
+        if not len(s) or not self._marks:
+            self.marks.setData([], [])
+            return
+        # only marks within the loaded bars: a long run can have far more trades than the chart shows
+        step = int(s.t[-1] - s.t[-2]) if len(s) > 1 else 0
+        shown = [m for m in self._marks if s.t[0] <= m.time <= s.t[-1] + step]
+        rows = np.searchsorted(s.t, np.array([m.time for m in shown], dtype=np.int64), side="right") - 1
+        self.marks.setData(
+            x=rows.astype(np.float64) + s.x0,
+            y=np.array([m.price for m in shown], dtype=np.float64),
+            symbol=[("t1" if m.side is Side.BUY else "t") if m.entry else "x" for m in shown],
+            size=[13 if m.entry else 8 for m in shown],  # a reversal's exit stays visible on its entry
+            brush=[pg.mkBrush(BUY_COLOR if m.side is Side.BUY else SELL_COLOR) for m in shown],
+            pen=[pg.mkPen(FOREGROUND if m.entry else ACCENT, width=1) for m in shown],
+            data=shown,
+        )
+
     def clear(self) -> None:
         for line in self.lines.values():
             self.plot.removeItem(line)
         self.lines.clear()
         self._fills = []
         self.fills.setData([], [])
+        self._marks = []
+        self.marks.setData([], [])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 
 from PySide6.QtCore import QPoint, Signal
@@ -32,7 +33,7 @@ from terminal.engine.history import fetch_older
 from terminal.model import Instrument, Side, Venue
 from terminal.ui.chart.canvas import ChartCanvas
 from terminal.ui.chart.data import fold_live
-from terminal.ui.chart.orders import OrderOverlay, round_to_tick
+from terminal.ui.chart.orders import OrderOverlay, TradeMark, round_to_tick
 from terminal.ui.chart.overlays import Overlay
 from terminal.ui.context import UiContext
 from terminal.ui.fmt import format_price, instrument_for
@@ -239,6 +240,12 @@ class ChartPanel(QWidget):
                 self.orders.place_fills()
 
         self._older = asyncio.ensure_future(load())
+
+    def show_trade_marks(self, venue: Venue, symbol: str, marks: Sequence[TradeMark]) -> None:
+        """Mark a backtest's entries/exits: switches to ``venue``/``symbol`` first (any later
+        market change clears them, as they belong to that market)."""
+        self.ctx.selection.set_market(venue, symbol)
+        self.orders.set_marks(marks)
 
     # ------------------------------------------------------------------ actions
     def _amend(self, client_id: str, price: Decimal) -> None:
