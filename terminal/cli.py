@@ -124,6 +124,7 @@ def _run_headless(args: argparse.Namespace) -> int:
     )
     try:
         config.automation = _automation_config(args)
+        config.notify = _notify_config(args)
     except (OSError, ValueError) as exc:  # a bad key file or option: say which, start nothing
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -158,6 +159,24 @@ def _automation_config(args: argparse.Namespace) -> object:
     return AutomationConfig(webhook=webhook)
 
 
+def _notify_config(args: argparse.Namespace) -> object:
+    """``--notify-config FILE``: the JSON ``notify`` settings (routes per event, telegram, email);
+    secrets stay in the key store (``telegram:bot_token``, ``smtp:password``)."""
+    if args.notify_config is None:
+        return None
+    import json
+
+    from terminal.notify import NotifyConfig, NotifyConfigError
+
+    try:
+        data = json.loads(args.notify_config.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        return NotifyConfig.from_dict(data)
+    except (OSError, ValueError, NotifyConfigError) as exc:
+        raise ValueError(f"--notify-config {args.notify_config}: {exc}") from None
+
+
 def _log_to_file(args: argparse.Namespace) -> None:
     """The session's log also goes to ``<data dir>/logs/terminal.log`` (rotated, secrets scrubbed);
     ``--log-json`` makes every line a JSON object (with the signal -> order correlation id)."""
@@ -179,6 +198,12 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument(
         "--log-json", action="store_true", help="log one JSON object per line (console and log file)"
+    )
+    parser.add_argument(
+        "--notify-config",
+        type=Path,
+        default=None,
+        help="JSON file: which events go to tray/telegram/email (secrets stay in the key store)",
     )
     parser.add_argument(
         "--headless", action="store_true", help="run the trading core without a UI (logs feeds and books)"
@@ -376,6 +401,7 @@ def _run_gui(args: argparse.Namespace) -> int:
     )
     try:
         config.automation = _automation_config(args)
+        config.notify = _notify_config(args)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -51,3 +51,18 @@ async def test_fill_and_kill_switch_reach_telegram(sim, tmp_path: Path) -> None:
         finally:
             await app.stop()
         assert app.notifier is None
+
+
+def test_notify_config_file_errors_are_clear(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "notify.json"
+    bad.write_text('{"routes": {"fill": ["sms"]}}')
+    out = subprocess.run(
+        [sys.executable, "-m", "terminal", "--headless", "--mode", "demo", "--data-dir", str(tmp_path / "d"),
+         "--notify-config", str(bad), "--duration", "1"],
+        capture_output=True, text=True, timeout=45,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "--notify-config" in out.stderr and "sms" in out.stderr and "Traceback" not in out.stderr
