@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import msgspec
+import numpy as np
 
 from terminal.bus import EventBus
 from terminal.market.orderbook import LocalBook
@@ -396,3 +398,33 @@ async def replay(
             await asyncio.sleep(0)  # a fast replay must not starve the loop
     span = 0.0 if t0 is None else (last_t - t0) / 1e6
     return ReplayStats(trades, candles, books, span, loop.time() - started)
+
+
+def recorded_bars(path: str | Path, venue: Venue, symbol: str, interval: str) -> Any:
+    """The closed candles of one market in a recording, as the backtester's ``Bars`` (each bar
+    once - the last closed version recorded - in time order): a recorded session can be
+    backtested like downloaded history."""
+    from terminal.backtest.data import Bars
+
+    closed: dict[int, CandleRec] = {}
+    for rec in _records(path):
+        if (
+            isinstance(rec, CandleRec)
+            and rec.closed
+            and rec.venue is venue
+            and rec.symbol == symbol
+            and rec.interval == interval
+        ):
+            closed[rec.open_time] = rec
+    bars = [closed[t] for t in sorted(closed)]
+    col = lambda name: np.fromiter((getattr(b, name) for b in bars), np.float64, len(bars))  # noqa: E731
+    return Bars.from_arrays(
+        symbol,
+        interval,
+        np.fromiter((b.open_time for b in bars), np.int64, len(bars)),
+        col("o"),
+        col("h"),
+        col("lo"),
+        col("c"),
+        col("v"),
+    )

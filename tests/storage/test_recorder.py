@@ -125,3 +125,22 @@ async def test_record_from_the_simulator_and_replay_into_a_fresh_engine(tmp_path
     timed = await replay(tmp_path / "rec", EventBus(), speed=4.0)
     assert timed.recorded_s > 1.0
     assert timed.recorded_s / 4 * 0.9 <= timed.took_s <= timed.recorded_s / 4 + 0.5
+
+
+async def test_a_recording_backtests_like_downloaded_history(tmp_path: Path) -> None:
+    from terminal.backtest import run_backtest
+    from terminal.storage.recorder import recorded_bars
+
+    bus = EventBus()
+    async with Recorder(bus, tmp_path / "rec"):
+        for i in range(60):
+            t = i * 60_000
+            bus.publish(_candle(t, False))  # forming updates are not bars
+            bus.publish(_candle(t, True))
+            bus.publish(_candle(t, True))  # a repeat (reconnect) counts once
+    bars = recorded_bars(tmp_path / "rec", V, SYM, "1m")
+    assert len(bars) == 60 and list(bars.time[:3]) == [0, 60_000, 120_000]
+    assert bars.close[0] == 2.0 and bars.high[0] == 2.25
+    assert len(recorded_bars(tmp_path / "rec", V, "NOPE", "1m")) == 0
+    result = run_backtest("ema_cross", {"timeframe": "1m", "fast": "3", "slow": "8"}, bars)
+    assert len(result.equity) == 60
