@@ -77,7 +77,7 @@ from terminal.ui.chart.orders import TradeMark
 from terminal.ui.chart.panel import INTERVALS
 from terminal.ui.context import UiContext
 from terminal.ui.fmt import venue_label
-from terminal.ui.strategy_dialog import ParamForm
+from terminal.ui.strategy_dialog import MarketFields, ParamForm
 from terminal.ui.theme import ACCENT, BUY_COLOR, MUTED, SELL_COLOR
 
 __all__ = ["BacktestJob", "BacktestPanel", "DataSource", "Phase", "TradesModel", "trade_marks"]
@@ -292,7 +292,7 @@ def metric_rows(result: BacktestResult) -> list[tuple[str, str]]:
     ]
 
 
-class BacktestPanel(QWidget):
+class BacktestPanel(MarketFields, QWidget):
     marks_ready = Signal(object, str, object)  # Venue, symbol, list[TradeMark]: for the chart
     finished = Signal(object)  # the BacktestResult
 
@@ -518,23 +518,8 @@ class BacktestPanel(QWidget):
 
     # ------------------------------------------------------------------ form state
     @property
-    def strategy(self) -> str:
-        return str(self.strategy_combo.currentData())
-
-    @property
-    def venue(self) -> Venue:
-        return Venue(self.venue_combo.currentData())
-
-    @property
-    def symbol(self) -> str:
-        return self.symbol_combo.currentText().strip().upper()
-
-    @property
     def busy(self) -> bool:
         return self.phase in _BUSY
-
-    def select_strategy(self, name: str) -> None:
-        self.strategy_combo.setCurrentIndex(self.strategy_combo.findData(name))
 
     def set_source(self, source: DataSource) -> None:
         self.source_combo.setCurrentIndex(self.source_combo.findData(source.value))

@@ -225,7 +225,31 @@ class ParamForm(QWidget):
         return max(hits, key=len) if hits else None
 
 
-class StrategyDialog(QWidget):
+class MarketFields:
+    """The strategy / venue / symbol pickers' values, shared by the arm dialog and the backtest
+    dock (a mixin: the widget class defines the three combos)."""
+
+    strategy_combo: QComboBox
+    venue_combo: QComboBox
+    symbol_combo: QComboBox
+
+    @property
+    def strategy(self) -> str:
+        return str(self.strategy_combo.currentData())
+
+    @property
+    def venue(self) -> Venue:
+        return Venue(self.venue_combo.currentData())
+
+    @property
+    def symbol(self) -> str:
+        return self.symbol_combo.currentText().strip().upper()
+
+    def select_strategy(self, name: str) -> None:
+        self.strategy_combo.setCurrentIndex(self.strategy_combo.findData(name))
+
+
+class StrategyDialog(MarketFields, QWidget):
     """Arms ``key`` with the form's values through ``arm``; ``edit`` fixes the strategy, venue
     and symbol and pre-fills the parameters (re-arming replaces the running instance)."""
 
@@ -359,23 +383,8 @@ class StrategyDialog(QWidget):
 
     # ------------------------------------------------------------------ selection
     @property
-    def strategy(self) -> str:
-        return str(self.strategy_combo.currentData())
-
-    @property
-    def venue(self) -> Venue:
-        return Venue(self.venue_combo.currentData())
-
-    @property
-    def symbol(self) -> str:
-        return self.symbol_combo.currentText().strip().upper()
-
-    @property
     def key(self) -> ArmKey:
         return ArmKey(self.strategy, self.venue, self.symbol)
-
-    def select_strategy(self, name: str) -> None:
-        self.strategy_combo.setCurrentIndex(self.strategy_combo.findData(name))
 
     def _on_strategy(self, _index: int = 0, params: Mapping[str, str] | None = None) -> None:
         info = self._infos[self.strategy]
