@@ -11,7 +11,7 @@ from terminal.automation.ledger import StrategyLedger
 from terminal.engine.engine import Engine
 from terminal.model import InstrumentKind, Venue
 
-__all__ = ["LiveContext", "clamp_to_account"]
+__all__ = ["LiveContext", "clamp_to_account", "market_price"]
 
 ZERO = Decimal(0)
 _OHLCV = ("open", "high", "low", "close", "volume")
@@ -23,6 +23,15 @@ def clamp_to_account(own: Decimal, account: Decimal) -> Decimal:
     if own == 0 or account == 0 or (own > 0) != (account > 0):
         return ZERO
     return own if abs(own) <= abs(account) else account
+
+
+def market_price(engine: Engine, venue: Venue, symbol: str) -> Decimal | None:
+    """The mid of an in-sync book, else the last trade of the 24 h ticker, else None."""
+    top = engine.top_of_book(venue, symbol)
+    if top is not None and top.live and top.bid is not None and top.ask is not None:
+        return (top.bid + top.ask) / 2
+    ticker = engine.ticker(venue, symbol)
+    return ticker.last if ticker is not None else None
 
 
 class LiveContext:
@@ -40,11 +49,7 @@ class LiveContext:
         return time.time_ns() // 1_000_000
 
     def last_price(self, symbol: str) -> Decimal | None:
-        top = self._engine.top_of_book(self.venue, symbol)
-        if top is not None and top.live and top.bid is not None and top.ask is not None:
-            return (top.bid + top.ask) / 2
-        ticker = self._engine.ticker(self.venue, symbol)
-        return ticker.last if ticker is not None else None
+        return market_price(self._engine, self.venue, symbol)
 
     def position(self, symbol: str) -> Decimal:
         own = self._ledger.position(self._origin, self.venue, symbol)

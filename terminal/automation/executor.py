@@ -222,8 +222,6 @@ class IntentExecutor:
             order = await self._entry(venue, intent, qty, origin, reason)
             cid, message = order.client_id, f"{reason}; exits after the fill"
             self._spawn_exits(cid, plan)
-        if cid is not None:
-            self.ledger.note_origin(cid, origin)
         return IntentResult(key, origin, intent, IntentOutcome.PLACED, message, cid, qty)
 
     # ------------------------------------------------------------------ helpers
@@ -306,7 +304,6 @@ class IntentExecutor:
                 allow_duplicate=True,
             )
         )
-        self.ledger.note_origin(order.client_id, origin)
         return order.client_id
 
     async def _ensure_leverage(self, origin: str, venue: Venue, symbol: str, leverage: int) -> None:

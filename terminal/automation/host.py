@@ -34,7 +34,7 @@ from terminal.signals.events import SignalAccepted
 from terminal.signals.generic import GenericEntry, generic_of
 from terminal.strategies import registry
 from terminal.strategies.base import EntryKind, InputKind, Intent, Strategy
-from terminal.venues.events import CandleEvent, FillEvent
+from terminal.venues.events import CandleEvent
 
 __all__ = ["ArmError", "ArmNeedsConfirmation", "ArmedStrategy", "StrategyHost", "interval_ms"]
 
@@ -119,13 +119,11 @@ class StrategyHost:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> list[str]:
-        """Rebuild positions from the journal, listen, and re-arm the saved set. Returns the
+        """Listen, and re-arm the saved set. Returns the
         problems met (each also logged and published) - a bad entry never blocks the others."""
-        self.ledger.rebuild()
         self._unsub = [
             self.bus.subscribe(CandleEvent, self._on_candle),
             self.bus.subscribe(SignalAccepted, self._on_signal),
-            self.bus.subscribe(FillEvent, lambda ev: self.ledger.on_fill(ev.fill)),
         ]
         problems: list[str] = []
         try:

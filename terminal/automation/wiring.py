@@ -7,11 +7,13 @@ Kept out of ``App`` so the composition root stays a list of parts; ``App`` calls
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from terminal.automation.arming import ArmedStore
+from terminal.automation.context import market_price
 from terminal.automation.executor import IntentExecutor
 from terminal.automation.host import StrategyHost
 from terminal.automation.ledger import StrategyLedger
@@ -44,7 +46,7 @@ class Automation:
         self.config = config
         # First on the bus: the correlation id must be set before the host spawns intent tasks.
         self.ops = Ops(app, config.ops)
-        self.ledger = StrategyLedger(app.journal)
+        self.ledger = StrategyLedger(app.journal, app.oms.risk.pnl)
         self.exits = ExitWatcher(app.oms, app.bus, brackets=app.brackets)
         self.scheduler = Scheduler()
         self.executor = IntentExecutor(
@@ -53,7 +55,7 @@ class Automation:
             self.ledger,
             app.bus,
             EngineSizer(config.sizing, app.engine, app.adapters),
-            price_of=self._price_of,
+            price_of=functools.partial(market_price, app.engine),
             exits=self.exits,
             max_leverage=config.max_leverage,
         )
@@ -71,13 +73,6 @@ class Automation:
         )
         self.webhooks: WebhookServer | None = None
         self.problems: list[str] = []
-
-    def _price_of(self, venue: Venue, symbol: str) -> Any:
-        from terminal.automation.context import LiveContext
-
-        return LiveContext(venue, symbol, "manual", self.app.engine, self.ledger, self.app.oms).last_price(
-            symbol
-        )
 
     async def start(self) -> None:
         restored = self.exits.restore()  # after the bracket manager's restore (App builds that first)

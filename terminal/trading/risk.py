@@ -779,6 +779,11 @@ class PnlTracker:
             unpriced_fees=dict(self._unpriced),
         )
 
+    def strategy_position(self, name: str, venue: Venue, symbol: str) -> Decimal:
+        """One strategy's signed position on one market (the automation host reads it per intent)."""
+        ledger = self._strategies.get(name)
+        return ZERO if ledger is None else ledger.positions().get((venue, symbol), ZERO)
+
     def strategy(self, name: str) -> StrategyPnl:
         ledger = self._strategies.get(name)
         if ledger is None:
