@@ -93,7 +93,7 @@ class IntentExecutor:
         self._restore_signal_owners()
 
     def _restore_signal_owners(self) -> None:
-        for rec in self.oms.journal.audit_log():
+        for rec in self.oms.journal.audit_log(actions=(AUDIT_INTENT,)):
             if rec.action == AUDIT_INTENT and rec.detail.get("outcome") == IntentOutcome.PLACED:
                 sid = rec.detail.get("signal_id")
                 if sid:

@@ -31,7 +31,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -955,11 +955,18 @@ class Journal:
             )
             return int(cur.lastrowid or 0)
 
-    def audit_log(self, since: int | None = None) -> list[AuditRecord]:
-        rows = self._read(
-            "SELECT * FROM audit WHERE ts >= ? ORDER BY ts, seq",
-            (since if since is not None else -(2**62),),
-        )
+    def audit_log(
+        self, since: int | None = None, actions: Collection[str] | None = None
+    ) -> list[AuditRecord]:
+        """Audit records in time order; ``actions`` keeps only those (the restores at start read
+        their own few kinds, not the whole log)."""
+        params: list[object] = [since if since is not None else -(2**62)]
+        where = "ts >= ?"
+        if actions is not None:
+            wanted = list(actions)
+            where += f" AND action IN ({','.join('?' * len(wanted))})" if wanted else " AND 0"
+            params.extend(wanted)
+        rows = self._read(f"SELECT * FROM audit WHERE {where} ORDER BY ts, seq", params)
         return [
             AuditRecord(r["seq"], r["ts"], r["actor"], r["action"], json.loads(r["detail"])) for r in rows
         ]

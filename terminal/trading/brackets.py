@@ -448,7 +448,7 @@ class BracketManager:
         found: dict[str, Bracket] = {}
         done: set[str] = set()
         amended: dict[str, str] = {}
-        for rec in journal.audit_log():
+        for rec in journal.audit_log(actions=(AUDIT_OPEN, AUDIT_LEG, AUDIT_DONE, "amend")):
             d = rec.detail
             if rec.action == AUDIT_OPEN:
                 try:

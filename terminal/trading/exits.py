@@ -606,7 +606,9 @@ class ExitWatcher:
         journal = self.oms.journal
         found: dict[str, LocalExit] = {}
         done: set[str] = set()
-        for rec in journal.audit_log():
+        for rec in journal.audit_log(
+            actions=(AUDIT_ARM, AUDIT_TRAIL, AUDIT_TRIGGER, AUDIT_DONE, AUDIT_GROUP)
+        ):
             d = rec.detail
             if rec.action == AUDIT_ARM:
                 try:

@@ -514,3 +514,14 @@ def test_an_audit_entry_rides_in_the_order_intents_transaction(tmp_path):
                 _order("e1"), "manual", audit=AuditEntry("manual", "bracket_open", {"bracket": "b2"})
             )
         assert [a.detail["bracket"] for a in j.audit_log()] == ["b1"]
+
+
+def test_audit_log_filters_by_action(tmp_path):
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        j.audit("manual", "a", {"n": 1}, ts=1)
+        j.audit("manual", "b", {"n": 2}, ts=2)
+        j.audit("manual", "a", {"n": 3}, ts=3)
+        assert [r.detail["n"] for r in j.audit_log(actions=("a",))] == [1, 3]
+        assert [r.detail["n"] for r in j.audit_log(since=2, actions=("a", "b"))] == [2, 3]
+        assert j.audit_log(actions=()) == []
+        assert len(j.audit_log()) == 3
