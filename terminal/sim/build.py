@@ -52,15 +52,23 @@ def build_exchange(config: SimConfig) -> SimExchange:
     for venue, accounts in books.items():
         instruments = {s: make_instrument(venue, s) for s in config.symbols}
         exchange.markets[venue] = SimMarket(venue, instruments, accounts, FEES[venue])
-    _load_history(exchange)
-    from terminal.sim.generator import MarketGenerator
+    if config.replay is not None:
+        from terminal.sim.replay import ReplayGenerator, check_replay_path
 
-    exchange.generator = MarketGenerator(exchange)
+        summary = check_replay_path(config.replay.path)  # type: ignore[attr-defined]
+        # the synthetic history ends where the recording starts: no seam on the chart
+        _load_history(exchange, {s: summary.price_of(s) for s in config.symbols})
+        exchange.generator = ReplayGenerator(exchange, config.replay, summary)  # type: ignore[arg-type]
+    else:
+        _load_history(exchange)
+        from terminal.sim.generator import MarketGenerator
+
+        exchange.generator = MarketGenerator(exchange)
     exchange.generator.seed_books()
     return exchange
 
 
-def _load_history(exchange: SimExchange) -> None:
+def _load_history(exchange: SimExchange, start_prices: dict[str, Decimal | None] | None = None) -> None:
     config = exchange.config
     if config.history_days <= 0:
         return
@@ -68,7 +76,7 @@ def _load_history(exchange: SimExchange) -> None:
 
     end_ms = int(time.time() * 1000)
     for symbol in config.symbols:
-        start = make_instrument(Venue.BINANCE_SPOT, symbol).start_price
+        start = (start_prices or {}).get(symbol) or make_instrument(Venue.BINANCE_SPOT, symbol).start_price
         bars = generate_history(symbol, float(start), config.history_days, config.seed, end_ms)
         for market in exchange.markets.values():
             market.load_history(symbol, bars)

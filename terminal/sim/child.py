@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from terminal.cli import ENV_SIM_API_KEY as ENV_API_KEY
 from terminal.cli import ENV_SIM_API_SECRET as ENV_API_SECRET
@@ -70,6 +70,8 @@ class SimChildConfig:
     seed: int = 1
     history_days: int = 1
     depth_rate: float | None = None  # None: the simulator's default
+    # terminal.sim.replay.ReplaySpec: replay a recording (a restarted child replays from its start)
+    replay: Any = None
     host: str = "127.0.0.1"
     port: int = 0  # 0: a free port; a restart reuses the one it got
     ready_timeout_s: float = 30.0
@@ -101,6 +103,10 @@ def sim_command(
     ]  # fmt: skip
     if config.depth_rate is not None:
         args += ["--depth-rate", repr(config.depth_rate)]
+    if config.replay is not None:
+        args += ["--replay", str(config.replay.path), "--replay-speed", repr(config.replay.speed)]
+        if config.replay.loop:
+            args.append("--replay-loop")
     return head + args
 
 

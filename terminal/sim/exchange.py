@@ -22,6 +22,8 @@ class SimConfig:
     history_days: int = 14  # 1m candle history generated before "now"
     depth_rate: float = 400.0  # target depth-level changes per second per symbol and market
     generator: bool = True  # False: books only move through user orders (deterministic tests)
+    # terminal.sim.replay.ReplaySpec: the markets replay a recording instead of the random walk
+    replay: object | None = None
     spot_balances: dict[str, Decimal] = field(
         default_factory=lambda: {
             "USDT": Decimal("100000"),

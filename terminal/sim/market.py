@@ -1223,9 +1223,19 @@ class SimMarket:
         book.remove(oid)
         return True
 
-    def mm_take(self, symbol: str, side: Side, lots: int) -> int:
-        """A generator market order; returns the lots filled."""
-        return self._mm_match(symbol, side is Side.BUY, None, lots)
+    def mm_take(self, symbol: str, side: Side, lots: int, limit: int | None = None) -> int:
+        """A generator market order (``limit``: no worse than this price); returns the lots filled."""
+        return self._mm_match(symbol, side is Side.BUY, limit, lots)
+
+    def mm_print(self, symbol: str, taker_side: Side, price_ticks: int, lots: int) -> None:
+        """A trade print that meets no resting order (replay: the recorded book had already
+        dropped the level the print consumed): tape, last price, candles and stop triggers move,
+        no account and no book does."""
+        inst = self.instruments[symbol]
+        self._taker_seq += 1
+        maker = RestingOrder(0, taker_side is Side.SELL, price_ticks, lots, None)
+        self._settle(MakerFill(maker, price_ticks, lots), None, inst)
+        self._check_triggers(symbol)
 
     def _mm_match(self, symbol: str, is_bid: bool, limit: int | None, lots: int) -> int:
         inst = self.instruments[symbol]

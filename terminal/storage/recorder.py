@@ -46,6 +46,7 @@ __all__ = [
     "ReplayBook",
     "ReplayMarket",
     "ReplayStats",
+    "read_records",
     "recording_files",
     "replay",
 ]
@@ -311,7 +312,8 @@ def recording_files(path: str | Path) -> list[Path]:
     return files
 
 
-def _records(path: str | Path) -> Iterator[Record]:
+def read_records(path: str | Path) -> Iterator[Record]:
+    """Every record of a recording, in time order (torn last lines and cut gzips tolerated)."""
     for f in recording_files(path):
         opener = gzip.open if f.suffix == ".gz" else open
         try:
@@ -347,7 +349,7 @@ async def replay(
     t0: int | None = None
     last_t = 0
     trades = candles = books = 0
-    for rec in _records(path):
+    for rec in read_records(path):
         if t0 is None:
             t0 = rec.t
         last_t = rec.t
@@ -407,7 +409,7 @@ def recorded_bars(path: str | Path, venue: Venue, symbol: str, interval: str) ->
     from terminal.backtest.data import Bars
 
     closed: dict[int, CandleRec] = {}
-    for rec in _records(path):
+    for rec in read_records(path):
         if (
             isinstance(rec, CandleRec)
             and rec.closed
