@@ -121,6 +121,11 @@ class AppConfig:
     risk_limits: Any = None  # terminal.trading.risk.RiskLimits; None: the permissive defaults
     # terminal.notify.NotifyConfig: which events go to the tray, Telegram, email; None: none
     notify: Any = None
+    # demo only: terminal.sim.replay.ReplaySpec - the simulator replays this recording instead
+    # of its random walk (the user trades against the recorded book and tape)
+    replay: Any = None
+    # record this session's public trades, candles and books here (terminal.storage.recorder)
+    record_dir: Path | None = None
 
     def for_mode(self, mode: Mode, *, live_venue: Venue | None = None, keystore: Any = None) -> AppConfig:
         """This (the user's start) config for a new session in ``mode``.
@@ -139,6 +144,7 @@ class AppConfig:
             data_dir=None if self.data_dir is None else self.data_dir / mode.value,
             live_opt_in=live,
             keystore=keystore if keystore is not None else self.keystore,
+            replay=self.replay if mode is Mode.DEMO else None,  # a replay is the demo's market
         )
 
 
@@ -179,6 +185,7 @@ class App:
         self.notifier: Any = None  # terminal.notify.Notifier when AppConfig.notify is set
         self.tray: Any = None  # the window's notice callable (Notice -> None); headless: a log line
         self._summaries: asyncio.Task[None] | None = None
+        self.recorder: Any = None  # terminal.storage.recorder.Recorder with AppConfig.record_dir
         self.data_dir = config.data_dir or default_data_dir(config.mode)
         self._started = False
         self._stopped = False
@@ -205,10 +212,21 @@ class App:
         await asyncio.gather(*(a.start() for a in self.adapters.values()))
         for adapter in self.adapters.values():
             self.engine.attach(adapter)
+        if cfg.record_dir is not None:
+            self._start_recorder(cfg.record_dir)  # before the streams: their first books are snapshots
 
         from terminal.storage.journal import Journal
 
         self.journal = Journal.open_in(self.data_dir)
+        # The chart's older bars come from the local store (and venue pages go into it) where
+        # bars are the same across runs: not demo / paper-on-simulator (a new synthetic path each
+        # start). The data dir is per mode, so testnet and live never share a store.
+        if cfg.mode in (Mode.TESTNET, Mode.LIVE) or (
+            cfg.mode is Mode.PAPER and cfg.paper_data is Network.LIVE
+        ):
+            from terminal.engine.history import open_chart_store
+
+            self.engine.history_store = open_chart_store(self.data_dir)
         if cfg.notify is not None:
             self._start_notifier()
         self.oms = self._build_oms()
@@ -257,6 +275,11 @@ class App:
     async def _network(self) -> tuple[str | None, Mapping[Venue, ApiCredentials]]:
         """Where the adapters connect and with which keys."""
         cfg = self.config
+        if cfg.replay is not None and (cfg.mode is not Mode.DEMO or cfg.sim_url is not None):
+            raise AppError(
+                "a replay runs on the session's own demo simulator: use it with --mode demo "
+                "and without an external simulator"
+            )
         if cfg.mode is Mode.DEMO and cfg.sim_url is not None:
             missing = [v for v in cfg.venues if v not in cfg.credentials]
             if missing:
@@ -353,6 +376,7 @@ class App:
             seed=cfg.sim_seed,
             history_days=cfg.sim_history_days,
             depth_rate=cfg.sim_depth_rate,
+            replay=cfg.replay,
         )
 
     async def _start_sim(self) -> None:
@@ -381,6 +405,7 @@ class App:
                 seed=cfg.sim_seed,
                 symbols=cfg.symbols,
                 history_days=cfg.sim_history_days,
+                replay=cfg.replay,
                 **rate,  # type: ignore[arg-type]
             )
         )
@@ -409,6 +434,23 @@ class App:
         account = PaperAccountConfig({a: Decimal(q) for a, q in _PAPER_BALANCES.items()})
         return PaperBroker(lambda sink: classes[venue](vc, sink), account, emit)
 
+    def _start_recorder(self, path: Path) -> None:
+        from terminal.storage.recorder import Recorder
+
+        def book_of(venue: Venue, symbol: str) -> Any:
+            adapter = self.adapters.get(venue)
+            return adapter.book(symbol) if adapter is not None else None
+
+        self.recorder = Recorder(self.bus, path, books=book_of)
+        log.info("recording public trades, candles and books to %s", path)
+
+    async def _stop_recorder(self) -> None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.stop()
+            await recorder.close()
+            log.info("recording stopped: %d records in %s", recorder.records, recorder.path)
+
     def _start_notifier(self) -> None:
         from terminal.notify import Notifier, build_channels
         from terminal.notify.summary import run_daily_summaries
@@ -429,6 +471,20 @@ class App:
         notifier, self.notifier = self.notifier, None
         if notifier is not None and not await notifier.close():
             log.warning("notifications still queued at shutdown were dropped")
+
+    async def apply_notify(self, config: Any) -> None:
+        """Settings → Notifications saved: replace the running notifier by one for ``config``
+        (a ``NotifyConfig``; None: notifications off). Before start() the config is only kept
+        (start builds it); after stop() nothing starts."""
+        # Loop until none is left: a second apply racing this one must not leave two notifiers.
+        while self.notifier is not None or self._summaries is not None:
+            await self._stop_notifier()
+        self.config.notify = config
+        # No await from the check to the start: _start() opens the journal and starts the
+        # notifier in one step, so exactly one of the two starts it.
+        if config is not None and self.journal is not None and not self._stopped:
+            self._start_notifier()
+        log.info("notifications %s", "reconfigured" if config is not None else "off")
 
     def _anchor_equity_on_balances(self, venues: set[Venue]) -> None:
         """The loss limits measure from the account's value: the stable-coin balances across the
@@ -536,6 +592,7 @@ class App:
                 result = oms.close()
                 if asyncio.iscoroutine(result):
                     await result
+        await self._stop_recorder()
         results = await asyncio.gather(*(a.close() for a in self.adapters.values()), return_exceptions=True)
         for venue, res in zip(self.adapters, results, strict=True):
             if isinstance(res, BaseException):
@@ -635,6 +692,9 @@ async def run_headless(config: AppConfig, *, duration_s: float | None = None) ->
         webhooks = app.automation.webhooks if app.automation is not None else None
         if webhooks is not None:
             print(f"webhook {webhooks.url}", flush=True)  # scripts wait for this line
+        ops = app.automation.ops_listener if app.automation is not None else None
+        if ops is not None:
+            print(f"ops {ops.url}", flush=True)  # /metrics and /healthz
         if duration_s is not None:
             loop.call_later(duration_s, stop.set)
         await reporter.run(stop)

@@ -62,6 +62,60 @@ def _one_venue(text: str) -> Venue:
         ) from None
 
 
+def _add_replay_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="demo: the simulator replays this recording (from --record) instead of its random walk",
+    )
+    parser.add_argument(
+        "--replay-speed", type=float, default=1.0, help="with --replay: 2 = twice the recorded pace"
+    )
+    parser.add_argument("--replay-loop", action="store_true", help="with --replay: start over at the end")
+
+
+def _replay_spec(args: argparse.Namespace) -> object:
+    """``--replay DIR``: a ReplaySpec (None without it); ValueError naming what is wrong."""
+    if args.replay is None:
+        if args.replay_loop or args.replay_speed != 1.0:
+            raise ValueError("--replay-speed and --replay-loop go with --replay DIR")
+        return None
+    from terminal.sim.replay import ReplaySpec
+
+    return ReplaySpec(args.replay, speed=args.replay_speed, loop=args.replay_loop)
+
+
+def _session_symbols(args: argparse.Namespace, mode: object) -> object:
+    """Resolve ``--symbols`` and ``--replay`` for a session; returns the ReplaySpec (or None).
+    ValueError: a replay outside demo, or a recording that cannot be replayed (says why)."""
+    from terminal.app import Mode
+
+    replay = _replay_spec(args)
+    if replay is not None:
+        if mode is not Mode.DEMO:
+            raise ValueError(f"--replay runs on the demo simulator: drop --mode {mode} (demo is the default)")
+        from terminal.sim.replay import check_replay_path
+
+        recorded = check_replay_path(args.replay).symbols
+        if not recorded:
+            raise ValueError(
+                f"--replay {args.replay}: none of its symbols is listed by the demo exchange "
+                f"({', '.join(known_symbols())})"
+            )
+        if args.symbols is None:
+            args.symbols = recorded
+        missing = [s for s in args.symbols if s not in recorded]
+        if missing:
+            raise ValueError(
+                f"--replay {args.replay} has no {', '.join(missing)}; it recorded {', '.join(recorded)}"
+            )
+    if args.symbols is None:
+        args.symbols = ("BTCUSDT", "ETHUSDT")
+    return replay
+
+
 def _sim_symbols_ok(args: argparse.Namespace, mode: object) -> bool:
     """Demo (and paper on the simulator) can only stream what the simulator lists."""
     from terminal.app import Mode
@@ -111,10 +165,17 @@ def _run_headless(args: argparse.Namespace) -> int:
     if refusal is not None:  # before any App, adapter or key store exists: no network touched
         print(f"error: {refusal}", file=sys.stderr)
         return 2
+    try:
+        replay = _session_symbols(args, mode)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not _sim_symbols_ok(args, mode):
         return 2
     live = mode is Mode.LIVE
     config = AppConfig(
+        replay=replay,
+        record_dir=args.record,
         mode=mode,
         venues=(args.live_venue,) if live else args.venue or MARKETS,
         symbols=args.symbols,
@@ -123,7 +184,7 @@ def _run_headless(args: argparse.Namespace) -> int:
         live_opt_in=live,  # the command line's explicit acknowledgement, checked above
     )
     try:
-        config.automation = _automation_config(args)
+        config.automation = _automation_config(args, headless=True)
         config.notify = _notify_config(args)
     except (OSError, ValueError) as exc:  # a bad key file or option: say which, start nothing
         print(f"error: {exc}", file=sys.stderr)
@@ -139,14 +200,21 @@ def _run_headless(args: argparse.Namespace) -> int:
         return 130
 
 
-def _automation_config(args: argparse.Namespace) -> object:
-    """Strategies always; the webhook listener when a webhook option is given."""
+def _automation_config(args: argparse.Namespace, *, headless: bool = False) -> object:
+    """Strategies always; the webhook listener when a webhook option is given. /metrics and
+    /healthz are served on the webhook listener, else on their own loopback listener: always
+    headless (``--ops-port``, default a free port), in the window only with ``--ops-port``."""
     from terminal.automation.wiring import AutomationConfig
+    from terminal.ops import OpsConfig
     from terminal.signals.server import WebhookConfig
 
+    port = args.ops_port if args.ops_port is not None else (0 if headless else None)
+    if port is not None and not 0 <= port <= 65535:
+        raise ValueError(f"--ops-port must be within 0..65535, got {port}")
+    ops = OpsConfig(listen_host=args.ops_host, listen_port=port)
     wanted = args.webhook_port is not None or args.marketraker_key_file is not None or args.webhook_hooks
     if not wanted:
-        return AutomationConfig()
+        return AutomationConfig(ops=ops)
     key = args.marketraker_key_file
     if key is not None and not key.is_file():
         raise ValueError(f"--marketraker-key-file {key}: no such file")
@@ -156,14 +224,18 @@ def _automation_config(args: argparse.Namespace) -> object:
         marketraker_key=key,
         generic_hooks=tuple(args.webhook_hooks or ()),
     )
-    return AutomationConfig(webhook=webhook)
+    return AutomationConfig(webhook=webhook, ops=ops)
 
 
 def _notify_config(args: argparse.Namespace) -> object:
     """``--notify-config FILE``: the JSON ``notify`` settings (routes per event, telegram, email);
-    secrets stay in the key store (``telegram:bot_token``, ``smtp:password``)."""
+    secrets stay in the key store (``telegram:bot_token``, ``smtp:password``). Without it, the
+    settings saved in Settings → Notifications; a broken saved file is logged (WARNING, naming
+    the file) and the session runs without notifications."""
     if args.notify_config is None:
-        return None
+        from terminal.notify.store import NotifySettingsStore
+
+        return NotifySettingsStore().load()
     import json
 
     from terminal.notify import NotifyConfig, NotifyConfigError
@@ -237,7 +309,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="comma-separated markets (default all): binance_spot,binance_usdm,bybit_spot,bybit_linear",
     )
     parser.add_argument(
-        "--symbols", type=_plain_symbols, default=("BTCUSDT", "ETHUSDT"), help="e.g. BTCUSDT,ETHUSDT"
+        "--symbols",
+        type=_plain_symbols,
+        default=None,
+        help="e.g. BTCUSDT,ETHUSDT (default: BTCUSDT,ETHUSDT; with --replay: the recorded ones)",
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="journal and state (default: per mode)")
     parser.add_argument(
@@ -248,6 +323,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record the session's public trades, candles and order books to DIR (replay with --replay DIR)",
+    )
+    _add_replay_args(parser)
+    parser.add_argument(
         "--webhook-host", default="127.0.0.1", help="webhook listener address (default: loopback only)"
     )
     parser.add_argument(
@@ -255,6 +338,16 @@ def _build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="start the webhook listener on this port (0: a free one)",
+    )
+    parser.add_argument(
+        "--ops-port",
+        type=int,
+        default=None,
+        help="serve GET /metrics and /healthz here when no webhook listener runs (headless default: "
+        "a free port; the URL is printed as 'ops URL')",
+    )
+    parser.add_argument(
+        "--ops-host", default="127.0.0.1", help="the ops listener's address (default: loopback only)"
     )
     parser.add_argument(
         "--marketraker-key-file",
@@ -308,6 +401,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--static", action="store_true", help="no market generator: books only move with user orders"
     )
+    _add_replay_args(sim)
     sim.add_argument(
         "--exit-with-parent",
         action="store_true",
@@ -341,6 +435,11 @@ def _run_sim(args: argparse.Namespace) -> int:
         depth_rate=args.depth_rate,
         generator=not args.static,
     )
+    try:
+        config.replay = _replay_spec(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.exit_with_parent:
         from terminal.sim.child import serve_child
 
@@ -390,9 +489,16 @@ def _run_gui(args: argparse.Namespace) -> int:
     if refusal is not None:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
+    try:
+        replay = _session_symbols(args, mode)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not _sim_symbols_ok(args, mode):
         return 2
     config = AppConfig(
+        replay=replay,
+        record_dir=args.record,
         mode=mode,
         venues=args.venue or MARKETS,
         symbols=args.symbols,

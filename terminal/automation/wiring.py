@@ -20,6 +20,7 @@ from terminal.automation.ledger import StrategyLedger
 from terminal.automation.sizer import EngineSizer
 from terminal.model import Venue
 from terminal.ops import Ops, OpsConfig
+from terminal.ops.listener import OpsListener, OpsListenerError
 from terminal.signals.server import WebhookConfig, WebhookError, WebhookServer
 from terminal.signals.verify import KeyLoadError
 from terminal.trading.exits import ExitWatcher
@@ -72,6 +73,7 @@ class Automation:
             default_venue=config.webhook_venue or next(iter(app.adapters), None),
         )
         self.webhooks: WebhookServer | None = None
+        self.ops_listener: OpsListener | None = None  # /metrics, /healthz when there is no webhook listener
         self.problems: list[str] = []
 
     async def start(self) -> None:
@@ -80,6 +82,15 @@ class Automation:
             log.info("restored %d local exit(s) from the journal", len(restored))
         self.problems = await self.host.start()
         cfg = self.config.webhook
+        if cfg is None and self.config.ops.listen_port is not None:
+            from terminal.app import AppError
+
+            listener = OpsListener(self.ops, self.config.ops.listen_host, self.config.ops.listen_port)
+            try:
+                await listener.start()
+            except OpsListenerError as exc:
+                raise AppError(str(exc)) from exc
+            self.ops_listener = listener
         if cfg is not None:
             keystore = None
             if cfg.generic_hooks:
@@ -122,6 +133,8 @@ class Automation:
     async def stop(self) -> None:
         if self.webhooks is not None:
             await self.webhooks.stop()
+        if self.ops_listener is not None:
+            await self.ops_listener.stop()
         await self.host.close()
         await self.scheduler.close()
         self.exits.close()

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from terminal.bus import EventBus
 from terminal.engine.account import AccountState
@@ -51,6 +51,9 @@ from terminal.venues.events import (
     PublicTradeEvent,
     TickerEvent,
 )
+
+if TYPE_CHECKING:
+    from terminal.storage.history import HistoryStore
 
 __all__ = ["BackfillFn", "Engine", "Versions"]
 
@@ -116,6 +119,10 @@ class Engine:
         self.backfill_runs = 0
         self.backfill_errors = 0
         self._candles_version = 0
+        # The local candle store the chart pages older history from (terminal.engine.history);
+        # None: venue only. The App sets it where candles are the same on every run (not demo);
+        # the engine owns it from then on and closes it.
+        self.history_store: HistoryStore | None = None
         self._unsubscribe = [
             bus.subscribe(BookUpdated, self.market.on_book),
             bus.subscribe(PublicTradeEvent, self._on_trade),
@@ -150,6 +157,9 @@ class Engine:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._backfills.clear()
+        store, self.history_store = self.history_store, None
+        if store is not None:
+            store.close()
 
     # ------------------------------------------------------------------ handlers
     def _on_trade(self, ev: PublicTradeEvent) -> None:

@@ -130,6 +130,39 @@ class NotifyConfig:
     def channels_for(self, kind: NoticeKind) -> frozenset[ChannelKind]:
         return self.routes.get(kind, frozenset())
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form ``from_dict`` reads back (and ``--notify-config`` accepts); no secrets.
+
+        Every kind is written, an unrouted one as ``[]``: ``from_dict`` would route a missing
+        kind to the tray."""
+        doc: dict[str, Any] = {
+            "routes": {kind.value: sorted(c.value for c in self.channels_for(kind)) for kind in NoticeKind},
+            "queue_size": self.queue_size,
+            "coalesce_s": self.coalesce_s,
+            "retry": {
+                "attempts": self.retry.attempts,
+                "base_s": self.retry.base_s,
+                "max_s": self.retry.max_s,
+            },
+            "close_timeout_s": self.close_timeout_s,
+        }
+        if self.telegram is not None:
+            tg = self.telegram
+            doc["telegram"] = {"chat_id": tg.chat_id, "base_url": tg.base_url, "timeout_s": tg.timeout_s}
+        if self.email is not None:
+            em = self.email
+            doc["email"] = {
+                "host": em.host,
+                "port": em.port,
+                "security": em.security.value,
+                "username": em.username,
+                "sender": em.sender,
+                "recipients": list(em.recipients),
+                "ca_file": None if em.ca_file is None else str(em.ca_file),
+                "timeout_s": em.timeout_s,
+            }
+        return doc
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NotifyConfig:
         """Parse the ``notify`` section of the settings; errors name the offending key."""

@@ -1,5 +1,6 @@
 """One App's operations surface: its metrics registry, correlation tracking, and the
-``GET /metrics`` and ``GET /healthz`` routes on the embedded webhook listener.
+``GET /metrics`` and ``GET /healthz`` routes on the embedded webhook listener (or, without one,
+on their own loopback listener: ``terminal.ops.listener``).
 
 Build it before the strategy host subscribes to the bus (``Automation.__init__`` does), so the
 correlation id is set before the host spawns the intent tasks that inherit it.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,10 @@ class OpsConfig:
     # /metrics names strategies, order counts and trading state; the listener may face the
     # internet (MarketRaker must reach it), so by default only loopback clients may scrape.
     metrics_remote: bool = False
+    # Without a webhook listener, serve /metrics and /healthz on their own listener here
+    # (port 0: a free one); None: not at all. With a webhook listener they are served there.
+    listen_host: str = "127.0.0.1"
+    listen_port: int | None = None
 
 
 class Ops:
@@ -73,8 +79,13 @@ class Ops:
     # ------------------------------------------------------------------ routes
     def install(self, server: Any) -> None:
         """Serve /metrics and /healthz on ``server`` (a ``WebhookServer`` not yet started)."""
-        server.add_route("GET", "/metrics", self._metrics)
-        server.add_route("GET", "/healthz", self._make_healthz(server))
+        for method, path, handler in self.routes(server.health_payload):
+            server.add_route(method, path, handler)
+
+    def routes(self, listener_health: Callable[[], dict[str, Any]]) -> list[tuple[str, str, Any]]:
+        """(method, path, handler) of /metrics and /healthz; ``listener_health`` is the serving
+        listener's own part of the health payload (its uptime, request counts)."""
+        return [("GET", "/metrics", self._metrics), ("GET", "/healthz", self._make_healthz(listener_health))]
 
     async def _metrics(self, request: web.Request) -> web.Response:
         if not self.config.metrics_remote and not _is_loopback(request.remote):
@@ -85,9 +96,9 @@ class Ops:
         body = self.metrics_text()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    def _make_healthz(self, server: Any) -> Any:
+    def _make_healthz(self, listener_health: Callable[[], dict[str, Any]]) -> Any:
         async def healthz(request: web.Request) -> web.Response:
-            payload = server.health_payload()  # the listener's uptime and request counts
+            payload = listener_health()  # the listener's uptime and request counts
             report = self.health()
             payload.update(report.as_json())
             return web.Response(

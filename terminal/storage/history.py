@@ -16,10 +16,11 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +41,7 @@ __all__ = [
     "SeriesInfo",
     "Span",
     "download",
+    "storable",
 ]
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,15 @@ class DownloadReport:
     gaps: tuple[Span, ...]
 
 
+def storable(interval: str) -> bool:
+    """Whether bars of ``interval`` can be stored (every fixed-length interval; not months)."""
+    try:
+        _interval_ms(interval)
+    except ValueError:  # HistoryError, or check_interval's DataError
+        return False
+    return True
+
+
 def _interval_ms(interval: str) -> int:
     check_interval(interval)
     if interval.endswith("M"):  # calendar months have no fixed step: gaps cannot be computed
@@ -126,13 +137,18 @@ def _interval_ms(interval: str) -> int:
 
 
 class HistoryStore:
-    """The candle store. Synchronous, short statements: callers on the asyncio loop use it directly."""
+    """The candle store. Synchronous, short statements: callers on the asyncio loop use it directly.
 
-    def __init__(self, path: str | Path) -> None:
+    Every SQLite failure (locked past ``timeout_s``, a damaged file) is a ``HistoryError`` naming
+    the file. ``timeout_s`` is how long a write waits for another writer (e.g. a ``terminal
+    history download`` in another process): a caller on the UI loop passes a short one.
+    """
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 5.0) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=timeout_s)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
@@ -140,8 +156,8 @@ class HistoryStore:
             raise HistoryError(f"cannot open the history store {self.path}: {exc}") from None
 
     @classmethod
-    def open_in(cls, data_dir: str | Path) -> HistoryStore:
-        return cls(Path(data_dir) / HISTORY_FILENAME)
+    def open_in(cls, data_dir: str | Path, *, timeout_s: float = 5.0) -> HistoryStore:
+        return cls(Path(data_dir) / HISTORY_FILENAME, timeout_s=timeout_s)
 
     def close(self) -> None:
         self._db.close()
@@ -151,6 +167,13 @@ class HistoryStore:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history store {self.path}: {exc}") from None
 
     # ------------------------------------------------------------------ writing
     def write(self, candles: Iterable[Candle]) -> int:
@@ -175,9 +198,13 @@ class HistoryStore:
         ]
         if not rows:
             return 0
-        with self._tx():
+        with self._errors(), self._tx():
             self._db.executemany("INSERT OR REPLACE INTO candles VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
+
+    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._errors():
+            return self._db.execute(sql, args).fetchall()
 
     def _tx(self) -> _Tx:
         return _Tx(self._db)
@@ -188,12 +215,12 @@ class HistoryStore:
     ) -> Bars:
         """Stored bars opening within ``[start_ms, end_ms)`` as the backtester's ``Bars``."""
         check_interval(interval)
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT open_time, open, high, low, close, volume FROM candles"
             " WHERE venue=? AND symbol=? AND interval=? AND open_time>=? AND open_time<?"
             " ORDER BY open_time",
             (venue.value, symbol, interval, *_bounds(start_ms, end_ms)),
-        ).fetchall()
+        )
         data = np.array(rows, dtype=np.float64).reshape(-1, 6)
         try:
             return Bars.from_arrays(symbol, interval, data[:, 0].astype(np.int64), *data[:, 1:].T)
@@ -205,12 +232,12 @@ class HistoryStore:
     ) -> list[Candle]:
         """The same bars as ``Candle`` values (what the chart draws), oldest first."""
         step = _interval_ms(interval)
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT open_time, open, high, low, close, volume, quote_volume, trades FROM candles"
             " WHERE venue=? AND symbol=? AND interval=? AND open_time>=? AND open_time<?"
             " ORDER BY open_time",
             (venue.value, symbol, interval, *_bounds(start_ms, end_ms)),
-        ).fetchall()
+        )
         return [
             Candle(venue, symbol, interval, t, t + step - 1, o, h, lo, c, v, qv, n, closed=True)
             for t, o, h, lo, c, v, qv, n in rows
@@ -222,13 +249,13 @@ class HistoryStore:
         """Contiguous runs of stored bars within the range, oldest first."""
         step = _interval_ms(interval)
         # gaps-and-islands: within a run, open_time - rank*step is constant
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT MIN(open_time), MAX(open_time) FROM ("
             "  SELECT open_time, open_time - ? * ROW_NUMBER() OVER (ORDER BY open_time) AS grp"
             "  FROM candles WHERE venue=? AND symbol=? AND interval=? AND open_time>=? AND open_time<?"
             ") GROUP BY grp ORDER BY 1",
             (step, venue.value, symbol, interval, *_bounds(start_ms, end_ms)),
-        ).fetchall()
+        )
         return [Span(lo, hi + step) for lo, hi in rows]
 
     def missing(self, venue: Venue, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[Span]:
@@ -247,10 +274,10 @@ class HistoryStore:
 
     def series(self) -> list[SeriesInfo]:
         """Every stored (venue, symbol, interval) with its bar count and range."""
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT venue, symbol, interval, COUNT(*), MIN(open_time), MAX(open_time) FROM candles"
             " GROUP BY venue, symbol, interval ORDER BY venue, symbol, interval"
-        ).fetchall()
+        )
         return [SeriesInfo(Venue(v), s, i, n, lo, hi) for v, s, i, n, lo, hi in rows]
 
 

@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        settings_action = QAction("&Settings (API keys)…", self)
+        settings_action = QAction("&Settings (API keys, notifications)…", self)
         settings_action.setShortcut(QKeySequence("Ctrl+,"))
         settings_action.triggered.connect(self.open_settings)
         file_menu.addAction(settings_action)
@@ -565,14 +565,28 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"warning: {message}", 15000)
 
     def open_settings(self) -> QWidget | None:
-        """The API-key settings dialog (non-modal), for the selected venue."""
+        """The settings dialog (non-modal): API keys for the selected venue, and notifications,
+        which apply to the running session as soon as they are saved."""
         try:
+            from terminal.notify.store import NotifySettingsStore
             from terminal.ui.settings import open_settings
         except ImportError as exc:
             self.show_error(f"settings are not available in this build ({exc})")
             return None
         keystore = getattr(self.ctx.app.config, "keystore", None)
-        return open_settings(self, keystore, venue=self.ctx.selection.venue)
+        return open_settings(
+            self,
+            keystore,
+            venue=self.ctx.selection.venue,
+            notify_store=NotifySettingsStore(),
+            on_notify_saved=self._apply_notify,
+            tray=getattr(self.ctx.app, "tray", None),
+        )
+
+    def _apply_notify(self, config: Any) -> None:
+        """Saved notification settings: the running App switches now; a mode switch keeps them."""
+        self.base_config.notify = config
+        self.spawn(self.ctx.app.apply_notify(config), "applying the notification settings")
 
     # ------------------------------------------------------------------ trading actions
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
@@ -36,6 +37,11 @@ from terminal.secrets import KEY_NETWORKS, KeyStore, KeyStoreError, StoreBackend
 from terminal.ui.fmt import venue_label
 from terminal.ui.theme import BUY_COLOR, MUTED, SELL_COLOR, WARN_COLOR
 from terminal.venues.base import ApiCredentials, Network
+
+if TYPE_CHECKING:
+    from terminal.notify import Notice, NotifyConfig
+    from terminal.notify.store import NotifySettingsStore
+    from terminal.ui.notify_settings import NotifySettingsTab
 
 __all__ = ["KeyEditor", "SettingsDialog", "StoreBanner", "TestConnection", "open_settings"]
 
@@ -328,11 +334,13 @@ class StoreBanner(QFrame):
 
 
 class SettingsDialog(QDialog):
-    """Non-modal settings window: the key-store banner and one tab per venue."""
+    """Non-modal settings window: the key-store banner, one tab per venue and, given a
+    ``notify_store``, a "Notifications" tab."""
 
     saved = Signal(object, object)  # Venue, Network
     deleted = Signal(object, object)
     test_finished = Signal(object, object, bool, str)
+    notify_saved = Signal(object)  # NotifyConfig
 
     def __init__(
         self,
@@ -341,11 +349,13 @@ class SettingsDialog(QDialog):
         *,
         test_connection: TestConnection | None = None,
         venues: Sequence[Venue] = tuple(Venue),
+        notify_store: NotifySettingsStore | None = None,
+        tray: Callable[[Notice], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.keystore = keystore
         self.setObjectName("settings")
-        self.setWindowTitle("Settings — API keys")
+        self.setWindowTitle("Settings — API keys" if notify_store is None else "Settings")
         self.setModal(False)
         self.banner = StoreBanner(keystore, self)
         self.tabs = QTabWidget(self)
@@ -362,9 +372,17 @@ class SettingsDialog(QDialog):
                 column.addWidget(editor)
             column.addStretch(1)
             self.tabs.addTab(page, venue_label(venue))
+        self.notify_tab: NotifySettingsTab | None = None
+        if notify_store is not None:
+            # Imported here: the tab builds on this module's helpers.
+            from terminal.ui.notify_settings import NotifySettingsTab
+
+            self.notify_tab = NotifySettingsTab(notify_store, keystore, self.tabs, tray=tray)
+            self.notify_tab.saved.connect(self.notify_saved)
+            self.tabs.addTab(self.notify_tab, "Notifications")
         note = QLabel(
-            "Keys are kept only in the OS keyring (or your encrypted key file), never in the "
-            "settings directory or logs. Give trading keys no withdrawal permission.",
+            "Keys, bot tokens and passwords are kept only in the OS keyring (or your encrypted key "
+            "file), never in the settings directory or logs. Give trading keys no withdrawal permission.",
             self,
         )
         note.setWordWrap(True)
@@ -377,7 +395,8 @@ class SettingsDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
         self.banner.changed.connect(self.refresh)
-        self.resize(620, 560)
+        # The notifications tab is a long form: taller, so it rarely needs its scroll bar.
+        self.resize(*((620, 560) if notify_store is None else (660, 740)))
 
     def editor(self, venue: Venue, network: Network) -> KeyEditor:
         return self.editors[(venue, network)]
@@ -386,15 +405,23 @@ class SettingsDialog(QDialog):
         """Bring ``venue``'s tab to the front (the main window opens settings on the selected venue)."""
         self.tabs.setCurrentWidget(self.editor(venue, KEY_NETWORKS[0]).parentWidget())
 
+    def show_notifications(self) -> None:
+        if self.notify_tab is not None:
+            self.tabs.setCurrentWidget(self.notify_tab)
+
     def refresh(self) -> None:
         self.banner.refresh()
         for editor in self.editors.values():
             editor.refresh_status()
+        if self.notify_tab is not None:
+            self.notify_tab.refresh_status()
         self.layout().activate()  # the banner just lost its passphrase row: reflow now
 
     def closeEvent(self, event) -> None:
         for editor in self.editors.values():
             editor.cancel_test()
+        if self.notify_tab is not None:
+            self.notify_tab.cancel_tests()
         super().closeEvent(event)
 
 
@@ -404,17 +431,30 @@ def open_settings(
     *,
     venue: Venue | None = None,
     test_connection: TestConnection | None = None,
+    notify_store: NotifySettingsStore | None = None,
+    on_notify_saved: Callable[[NotifyConfig], None] | None = None,
+    tray: Callable[[Notice], None] | None = None,
 ) -> SettingsDialog:
-    """What the main window's "Settings → API keys" action calls: a shown, non-modal dialog.
+    """What the main window's "Settings" action calls: a shown, non-modal dialog.
 
     ``keystore`` defaults to the process's shared store (``default_keystore()``, which the app
     reads too); ``test_connection`` to the real probe (the venue's live or testnet network).
+    ``notify_store`` adds the "Notifications" tab; ``on_notify_saved`` gets each saved config
+    (the app applies it live); ``tray`` is what the tray channel's "Send test" shows through.
     """
     if test_connection is None:
         from terminal.secrets import probe
 
         test_connection = probe.test_connection
-    dialog = SettingsDialog(keystore or default_keystore(), parent, test_connection=test_connection)
+    dialog = SettingsDialog(
+        keystore or default_keystore(),
+        parent,
+        test_connection=test_connection,
+        notify_store=notify_store,
+        tray=tray,
+    )
+    if on_notify_saved is not None:
+        dialog.notify_saved.connect(on_notify_saved)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     if venue is not None:
         dialog.show_venue(venue)
