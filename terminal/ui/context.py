@@ -80,3 +80,13 @@ class UiContext:
     @property
     def mode(self) -> Mode:
         return self.app.config.mode
+
+    @property
+    def replay_note(self) -> str:
+        """ " — replaying <recording> (2×)" for a replayed demo, else "": the title and status
+        bar must say that the market is a recording."""
+        replay = self.app.config.replay
+        if replay is None:
+            return ""
+        speed = f" ({replay.speed:g}×)" if replay.speed != 1 else ""
+        return f" — replaying {replay.path.name}{speed}"

@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
         self._errors_seen = 0
 
         self.setObjectName("mainWindow")
-        self.setWindowTitle(f"crypto-terminal — {ctx.mode.value}")
+        self.setWindowTitle(f"crypto-terminal — {ctx.mode.value}{ctx.replay_note}")
         if _ICON.exists():
             self.setWindowIcon(QIcon(str(_ICON)))
         self.resize(*DEFAULT_SIZE)
@@ -356,7 +356,7 @@ class MainWindow(QMainWindow):
         self._started = True
         self.kill_button.setEnabled(True)
         self._refresh_symbols()
-        self.statusBar().showMessage(f"{self.ctx.mode.value} mode running", 5000)
+        self.statusBar().showMessage(f"{self.ctx.mode.value} mode running{self.ctx.replay_note}", 5000)
         sel = self.ctx.selection
         self._ensure_watched(sel.venue, sel.symbol)
         for refresher in self.refreshers:
