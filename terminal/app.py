@@ -126,6 +126,8 @@ class AppConfig:
     replay: Any = None
     # record this session's public trades, candles and books here (terminal.storage.recorder)
     record_dir: Path | None = None
+    # the candle store's directory; None: the network's default (terminal.storage.history_dir)
+    history_dir: Path | None = None
 
     def for_mode(self, mode: Mode, *, live_venue: Venue | None = None, keystore: Any = None) -> AppConfig:
         """This (the user's start) config for a new session in ``mode``.
@@ -145,6 +147,7 @@ class AppConfig:
             live_opt_in=live,
             keystore=keystore if keystore is not None else self.keystore,
             replay=self.replay if mode is Mode.DEMO else None,  # a replay is the demo's market
+            record_dir=None,  # a recording is of one session's market: it ends with the session
         )
 
 
@@ -218,15 +221,11 @@ class App:
         from terminal.storage.journal import Journal
 
         self.journal = Journal.open_in(self.data_dir)
-        # The chart's older bars come from the local store (and venue pages go into it) where
-        # bars are the same across runs: not demo / paper-on-simulator (a new synthetic path each
-        # start). The data dir is per mode, so testnet and live never share a store.
-        if cfg.mode in (Mode.TESTNET, Mode.LIVE) or (
-            cfg.mode is Mode.PAPER and cfg.paper_data is Network.LIVE
-        ):
+        store_dir = self._history_dir()
+        if store_dir is not None:
             from terminal.engine.history import open_chart_store
 
-            self.engine.history_store = open_chart_store(self.data_dir)
+            self.engine.history_store = open_chart_store(store_dir)
         if cfg.notify is not None:
             self._start_notifier()
         self.oms = self._build_oms()
@@ -268,6 +267,20 @@ class App:
             ",".join(cfg.symbols),
             self.data_dir,
         )
+
+    def _history_dir(self) -> Path | None:
+        """The candle store the chart reads older bars from (and writes venue pages to): the
+        session's network's (paper and live share the live one, testnet has its own), where
+        ``terminal history download`` puts them too. None for the simulator: its history is a
+        new synthetic path on every start, so stored bars would not match the next run's."""
+        cfg = self.config
+        if cfg.mode is Mode.DEMO or (cfg.mode is Mode.PAPER and cfg.paper_data is not Network.LIVE):
+            return None
+        if cfg.history_dir is not None:
+            return cfg.history_dir
+        from terminal.storage.history import history_dir
+
+        return history_dir(Network.TESTNET if cfg.mode is Mode.TESTNET else Network.LIVE)
 
     def _has_account(self, venue: Venue, creds: Mapping[Venue, ApiCredentials]) -> bool:
         return self.config.mode is Mode.PAPER or venue in creds

@@ -33,9 +33,38 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
     p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
     p.add_argument("--timeframe", default="1m", help="interval of the data (default 1m)")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="CSV: Binance kline layout or time,open,high,low,close,volume")
-    src.add_argument("--venue", help=f"fetch REST klines: {', '.join(v.value for v in Venue)}")
+    src.add_argument(
+        "--data",
+        type=Path,
+        help="CSV (Binance kline layout or time,open,high,low,close,volume), or a recording directory "
+        "(terminal --record DIR: its closed candles)",
+    )
+    src.add_argument(
+        "--venue", help=f"REST klines, or with --store stored ones: {', '.join(v.value for v in Venue)}"
+    )
     p.add_argument("--base-url", default=None, help="with --venue: a simulator's http://127.0.0.1:PORT")
+    p.add_argument(
+        "--store",
+        action="store_true",
+        help="with --venue: read the local candle store (terminal history download) instead of the venue",
+    )
+    p.add_argument(
+        "--network",
+        choices=["live", "testnet"],
+        default="live",
+        help="with --store: whose store (default live)",
+    )
+    p.add_argument(
+        "--store-dir",
+        type=Path,
+        default=None,
+        help="with --store: a store of your own (--data-dir of history download)",
+    )
+    p.add_argument(
+        "--recorded-venue",
+        default=None,
+        help="with --data DIR: the recorded venue (when it recorded several)",
+    )
     p.add_argument("--start", default=None, help="ISO-8601 (UTC) or ms: first bar's open time")
     p.add_argument("--end", default=None, help="ISO-8601 (UTC) or ms: bars open before this")
     p.add_argument(
@@ -92,13 +121,22 @@ def _run(args: argparse.Namespace) -> BacktestResult:
             raise _Refused(
                 f"unknown venue {args.venue!r}; known: {', '.join(v.value for v in Venue)}"
             ) from None
-        end = end if end is not None else int(time.time() * 1000)
-        start = start if start is not None else end - _DEFAULT_BARS * timeframe_ms(args.timeframe)
-        bars = asyncio.run(_fetch(venue, args.base_url, symbol, args.timeframe, start, end))
+        now = int(time.time() * 1000)
+        end = end if end is not None else now
+        if args.store:
+            if args.base_url:
+                raise _Refused("--store reads the local store: drop --base-url")
+            bars = _stored(args, venue, symbol, start, end, now)
+        else:
+            start = start if start is not None else end - _DEFAULT_BARS * timeframe_ms(args.timeframe)
+            bars = asyncio.run(_fetch(venue, args.base_url, symbol, args.timeframe, start, end))
     else:
-        if args.base_url:
-            raise _Refused("--base-url goes with --venue")
-        bars = load_csv(args.data, symbol, args.timeframe).between(start, end)
+        if args.base_url or args.store:
+            raise _Refused("--base-url and --store go with --venue")
+        if args.data.is_dir():
+            bars = _recorded(args, symbol).between(start, end)
+        else:
+            bars = load_csv(args.data, symbol, args.timeframe).between(start, end)
     if len(bars) == 0:
         raise _Refused(f"no {symbol} {args.timeframe} bars in the chosen range")
     kind = (
@@ -117,6 +155,46 @@ def _run(args: argparse.Namespace) -> BacktestResult:
         funding_rate=args.funding_rate,
     )
     return run_backtest(args.strategy, params, bars, config)
+
+
+def _stored(
+    args: argparse.Namespace, venue: Venue, symbol: str, start: int | None, end: int, now: int
+) -> Bars:
+    from terminal.backtest.stored import stored_bars
+    from terminal.storage.history import HistoryStore, history_dir
+    from terminal.venues.base import Network
+
+    where = args.store_dir if args.store_dir is not None else history_dir(Network(args.network))
+    with HistoryStore.open_in(where) as store:
+        got = stored_bars(store, venue, symbol, args.timeframe, start, end, now)
+    if got.holes:
+        lost = sum(h.bars(timeframe_ms(args.timeframe)) for h in got.holes)
+        print(
+            f"note: {lost} bars missing in the store ({len(got.holes)} holes) were run over", file=sys.stderr
+        )
+    return got.bars
+
+
+def _recorded(args: argparse.Namespace, symbol: str) -> Bars:
+    from terminal.storage.recorder import recorded_bars, recorded_venues
+
+    venues = recorded_venues(args.data, symbol, args.timeframe)
+    if args.recorded_venue is not None:
+        try:
+            venue = Venue(args.recorded_venue.strip().lower())
+        except ValueError:
+            raise _Refused(f"unknown venue {args.recorded_venue!r}") from None
+        if venue not in venues:
+            raise _Refused(f"{args.data} has no closed {symbol} {args.timeframe} candles of {venue}")
+    elif len(venues) == 1:
+        venue = venues[0]
+    elif not venues:
+        raise _Refused(f"{args.data} has no closed {symbol} {args.timeframe} candles")
+    else:
+        raise _Refused(
+            f"{args.data} recorded {symbol} {args.timeframe} on {', '.join(venues)}: pick one with --recorded-venue"
+        )
+    return recorded_bars(args.data, venue, symbol, args.timeframe)
 
 
 def _params(items: list[str]) -> dict[str, str]:

@@ -27,6 +27,7 @@ import numpy as np
 from terminal.backtest.data import Bars, DataError, check_interval
 from terminal.model import Candle, Venue
 from terminal.strategies._common import timeframe_ms
+from terminal.venues.base import Network
 from terminal.venues.errors import RateLimited
 
 if TYPE_CHECKING:
@@ -129,6 +130,18 @@ def storable(interval: str) -> bool:
     return True
 
 
+def history_dir(network: Network) -> Path:
+    """Where a network's candles are stored by default: per network, not per mode - paper and
+    live trade on the same live klines and share them (one download serves the chart, the
+    backtester and both modes); testnet's own prices never mix with them. No default for the
+    simulator (``Network.CUSTOM``): its history is synthetic and regenerated on every start."""
+    if network is Network.CUSTOM:
+        raise HistoryError("simulator candles have no default store: name a --data-dir")
+    from platformdirs import user_data_path
+
+    return user_data_path("crypto-terminal") / "history" / network.value
+
+
 def _interval_ms(interval: str) -> int:
     check_interval(interval)
     if interval.endswith("M"):  # calendar months have no fixed step: gaps cannot be computed
@@ -154,6 +167,10 @@ class HistoryStore:
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(f"cannot open the history store {self.path}: {exc}") from None
+
+    @classmethod
+    def for_network(cls, network: Network, *, timeout_s: float = 5.0) -> HistoryStore:
+        return cls.open_in(history_dir(network), timeout_s=timeout_s)
 
     @classmethod
     def open_in(cls, data_dir: str | Path, *, timeout_s: float = 5.0) -> HistoryStore:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from terminal.model import Venue
-from terminal.storage.history import DownloadProgress, DownloadReport, HistoryStore, download
+from terminal.storage.history import DownloadProgress, DownloadReport, HistoryStore, download, history_dir
+from terminal.venues.base import Network
 from terminal.venues.errors import RateLimited, VenueError
 
 if TYPE_CHECKING:
@@ -34,13 +35,25 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
     dl.add_argument("--start", required=True, help="ISO-8601 (UTC unless given) or ms")
     dl.add_argument("--end", default=None, help="ISO-8601 or ms (default: now)")
     dl.add_argument(
-        "--base-url", default=None, help="a simulator's http://127.0.0.1:PORT (default: the live venue)"
+        "--base-url",
+        default=None,
+        help="a simulator's http://127.0.0.1:PORT (needs --data-dir: its bars are synthetic)",
     )
     ls = actions.add_parser("list", help="the stored series with their bar counts and ranges")
     for q in (dl, ls):
+        q.add_argument(
+            "--network",
+            choices=[Network.LIVE.value, Network.TESTNET.value],
+            default=Network.LIVE.value,
+            help="whose klines: the live venue's (paper and live read them) or testnet's (default live)",
+        )
         # its own dest: a subparser default would overwrite the top-level --data-dir
         q.add_argument(
-            "--data-dir", dest="history_data_dir", type=Path, default=None, help="default: per mode"
+            "--data-dir",
+            dest="history_data_dir",
+            type=Path,
+            default=None,
+            help="a store of your own (default: the network's store, which the chart reads)",
         )
     return p
 
@@ -73,12 +86,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    chosen = args.history_data_dir or getattr(args, "data_dir", None)
+    chosen = args.history_data_dir
     if chosen is not None:
         return Path(chosen)
-    from terminal.app import Mode, default_data_dir
-
-    return default_data_dir(Mode(getattr(args, "mode", None) or "demo"))
+    if getattr(args, "base_url", None):
+        raise _Refused(
+            "--base-url (a simulator) needs --data-dir: synthetic bars must not go into the "
+            f"{args.network} store the chart and the backtester read"
+        )
+    return history_dir(Network(args.network))
 
 
 def _list(store: HistoryStore) -> None:
@@ -96,7 +112,7 @@ def _list(store: HistoryStore) -> None:
 async def _download(args: argparse.Namespace, store: HistoryStore) -> DownloadReport:
     from terminal.app import adapter_class
     from terminal.backtest.data import parse_time
-    from terminal.venues.base import Network, VenueConfig
+    from terminal.venues.base import VenueConfig
 
     try:
         venue = Venue(args.venue.strip().lower())
@@ -105,7 +121,7 @@ async def _download(args: argparse.Namespace, store: HistoryStore) -> DownloadRe
     start = parse_time(args.start)
     end = parse_time(args.end) if args.end else int(datetime.now(UTC).timestamp() * 1000)
     symbol = args.symbol.strip().upper()
-    network = Network.CUSTOM if args.base_url else Network.LIVE
+    network = Network.CUSTOM if args.base_url else Network(args.network)
     adapter = adapter_class(venue)(VenueConfig(venue, network, args.base_url), lambda _ev: None)
     try:
         try:

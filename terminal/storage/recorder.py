@@ -47,6 +47,8 @@ __all__ = [
     "ReplayMarket",
     "ReplayStats",
     "read_records",
+    "recorded_bars",
+    "recorded_venues",
     "recording_files",
     "replay",
 ]
@@ -400,6 +402,15 @@ async def replay(
             await asyncio.sleep(0)  # a fast replay must not starve the loop
     span = 0.0 if t0 is None else (last_t - t0) / 1e6
     return ReplayStats(trades, candles, books, span, loop.time() - started)
+
+
+def recorded_venues(path: str | Path, symbol: str, interval: str) -> list[Venue]:
+    """The venues a recording has closed ``symbol`` ``interval`` candles of, in first-seen order."""
+    seen: dict[Venue, None] = {}
+    for rec in read_records(path):
+        if isinstance(rec, CandleRec) and rec.closed and rec.symbol == symbol and rec.interval == interval:
+            seen.setdefault(rec.venue)
+    return list(seen)
 
 
 def recorded_bars(path: str | Path, venue: Venue, symbol: str, interval: str) -> Any:

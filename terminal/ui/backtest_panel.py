@@ -22,7 +22,6 @@ import logging
 import math
 import multiprocessing
 import os
-import shlex
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +29,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +72,10 @@ from PySide6.QtWidgets import (
 
 from terminal.backtest import BacktestConfig, BacktestResult, Bars, TradeTable, fetch_bars, run_backtest
 from terminal.backtest.result import ExitReason
+from terminal.backtest.stored import StoredBars, stored_bars
 from terminal.engine.engine import Versions
 from terminal.model import InstrumentKind, Venue
-from terminal.storage.history import HistoryStore, Span
+from terminal.storage.history import HistoryStore
 from terminal.strategies import registry
 from terminal.strategies._common import timeframe_ms
 from terminal.strategies.base import ParamError
@@ -175,61 +174,6 @@ def _bars_from_engine(candles: Sequence[Any], venue: Venue, symbol: str, interva
     cols = np.array([(c.open, c.high, c.low, c.close, c.volume) for c in closed], dtype=np.float64)
     times = np.array([c.open_time for c in closed], dtype=np.int64)
     return Bars.from_arrays(symbol, interval, times, *cols.reshape(-1, 5).T)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredBars:
-    bars: Bars
-    holes: tuple[Span, ...]  # missing inside the range: run over, and named to the user
-
-
-def stored_bars(
-    store: HistoryStore,
-    venue: Venue,
-    symbol: str,
-    interval: str,
-    start_ms: int | None,
-    end_ms: int,
-    now_ms: int,
-) -> StoredBars:
-    """The stored closed bars opening in ``[start_ms, end_ms)`` (``start_ms`` None: from the first
-    stored one). A range reaching before the first or after the last stored bar raises a
-    ValueError naming the missing span and the download command; ``end_ms`` is first capped at
-    the forming bar, which is never stored."""
-    step = timeframe_ms(interval)
-    end = min(end_ms, now_ms // step * step)
-    what = f"{symbol} {interval} bars of {venue_label(venue)}"
-    covered = store.coverage(venue, symbol, interval, start_ms, end)  # HistoryError: a ValueError
-    if not covered:
-        span = f"{_utc(start_ms)} → {_utc(end)}" if start_ms is not None else f"before {_utc(end)}"
-        hint = _download_hint(store, venue, symbol, interval, start_ms, end)
-        raise ValueError(f"the local store has no {what} {span} (UTC); {hint}")
-    missing: list[Span] = []
-    if start_ms is not None and covered[0].start_ms - start_ms >= step:
-        missing.append(Span(start_ms, covered[0].start_ms))
-    if end - covered[-1].end_ms >= step:
-        missing.append(Span(covered[-1].end_ms, end))
-    if missing:
-        spans = ", ".join(f"{_utc(m.start_ms)} → {_utc(m.end_ms)}" for m in missing)
-        hint = _download_hint(store, venue, symbol, interval, missing[0].start_ms, missing[-1].end_ms)
-        raise ValueError(f"the local store lacks {what} for {spans} (UTC); {hint}")
-    holes = tuple(Span(a.end_ms, b.start_ms) for a, b in pairwise(covered))
-    return StoredBars(store.read(venue, symbol, interval, start_ms, end), holes)
-
-
-def _download_hint(
-    store: HistoryStore, venue: Venue, symbol: str, interval: str, start_ms: int | None, end_ms: int
-) -> str:
-    def iso(ms: int) -> str:
-        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M")
-
-    # the command is resumable and fetches only what the store lacks: the whole span is fine
-    start = iso(start_ms) if start_ms is not None else "<start>"
-    return (
-        f"download them with: terminal history download --venue {venue.value} --symbol {symbol} "
-        f"--interval {interval} --start {start} --end {iso(end_ms)} "
-        f"--data-dir {shlex.quote(str(store.path.parent))}"
-    )
 
 
 def _spawn_pool() -> ProcessPoolExecutor:
