@@ -447,6 +447,25 @@ class App:
         account = PaperAccountConfig({a: Decimal(q) for a, q in _PAPER_BALANCES.items()})
         return PaperBroker(lambda sink: classes[venue](vc, sink), account, emit)
 
+    def start_recording(self, path: Path) -> None:
+        """Record this running session's public trades, candles and books to ``path`` (the
+        window's File → Record market data). AppError if it is not running or already records."""
+        if self.oms is None:
+            raise AppError("the app is not running")
+        if self.recorder is not None:
+            raise AppError(f"already recording to {self.recorder.path}")
+        # the streams are already up: the recorder writes each market's first book update it
+        # sees as a full snapshot, so a recording started mid-session replays from its start
+        self._start_recorder(path)
+
+    async def stop_recording(self) -> tuple[Path, int] | None:
+        """Stop a recording; returns (its directory, records written), None if none was running."""
+        recorder = self.recorder
+        if recorder is None:
+            return None
+        await self._stop_recorder()
+        return recorder.path, recorder.records
+
     def _start_recorder(self, path: Path) -> None:
         from terminal.storage.recorder import Recorder
 
