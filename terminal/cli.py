@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from terminal.model.enums import Venue
 from terminal.sim.instruments import DEFAULT_SYMBOLS, known_symbols
@@ -156,6 +157,94 @@ def _live_refusal(args: argparse.Namespace, headless: bool) -> str | None:
     return None
 
 
+def _apply_config(args: argparse.Namespace) -> None:
+    """``--config FILE``: load it into ``args.settings`` and fill every option the command line
+    left unset: an explicit flag always wins. The file has no key for the live acknowledgement
+    (``LIVE_FLAG`` stays a flag): a file alone never starts live trading. Raises
+    ``SettingsError`` (a ValueError): ``FILE: key: what is wrong``."""
+    from terminal.settings_file import SettingsError, load_settings
+
+    settings = args.settings = load_settings(args.config)
+    session = settings.session
+    if args.mode is None and session.mode is not None:
+        args.mode = session.mode.value
+    if args.venue is None:
+        args.venue = session.venues
+    if args.symbols is None:
+        args.symbols = session.symbols
+    if args.data_dir is None:
+        args.data_dir = session.data_dir
+    if args.paper_data is None and session.paper_data is not None:
+        args.paper_data = session.paper_data.value
+    if session.live_venue is not None:
+        if not args.headless:
+            raise SettingsError(
+                settings.path,
+                "session.live_venue",
+                "is for --headless; the window asks for the live venue in its opt-in dialog",
+            )
+        if args.live_venue is None:
+            args.live_venue = session.live_venue
+    hook = settings.webhook
+    if hook is not None:  # the section turns the listener on
+        if args.webhook_host is None:
+            args.webhook_host = hook.host
+        if args.webhook_port is None:
+            args.webhook_port = hook.port if hook.port is not None else 8787
+        if args.marketraker_key_file is None:
+            args.marketraker_key_file = hook.marketraker_key_file
+        if args.webhook_hooks is None:
+            args.webhook_hooks = hook.hooks
+    if args.ops_host is None:
+        args.ops_host = settings.ops.host
+    if args.ops_port is None:
+        args.ops_port = settings.ops.port
+    if args.log_level is None and settings.log.level is not None:
+        args.log_level = settings.log.level.value
+    if args.log_json is None:
+        args.log_json = settings.log.json
+
+
+def _resolve_defaults(args: argparse.Namespace) -> None:
+    """Defaults of the options a ``--config`` file may set, applied after merging it: an argparse
+    default would otherwise look like an explicit flag and override the file."""
+    for name, default in (
+        ("log_level", "INFO"),
+        ("log_json", False),
+        ("paper_data", "live"),
+        ("webhook_host", "127.0.0.1"),
+        ("ops_host", "127.0.0.1"),
+    ):
+        if getattr(args, name, None) is None:
+            setattr(args, name, default)
+
+
+def _apply_settings(args: argparse.Namespace, config: Any) -> None:
+    """The ``--config`` file's risk limits (no section: the permissive defaults) onto the App's
+    config. ValueError naming the key when the file contradicts the session."""
+    settings = args.settings
+    if settings is None:
+        return
+    from terminal.settings_file import SettingsError
+
+    config.risk_limits = settings.risk
+    hook_venue = config.automation.webhook_venue if config.automation is not None else None
+    if hook_venue is not None and hook_venue not in config.venues:
+        raise SettingsError(
+            settings.path,
+            "webhook.webhook_venue",
+            f"{hook_venue} is not one of the session's venues ({', '.join(config.venues)})",
+        )
+
+
+def _log_settings(args: argparse.Namespace, config: Any) -> None:
+    """One INFO line: which settings file, and the risk limits in force (the file holds no secrets)."""
+    from terminal.settings_file import describe_limits
+
+    source = f"settings {args.settings.path}" if args.settings is not None else "no --config"
+    logging.getLogger(__name__).info("%s; risk limits: %s", source, describe_limits(config.risk_limits))
+
+
 def _run_headless(args: argparse.Namespace) -> int:
     from terminal.app import MARKETS, AppConfig, Mode, run_headless
     from terminal.venues.base import Network
@@ -163,6 +252,8 @@ def _run_headless(args: argparse.Namespace) -> int:
     mode = Mode(args.mode or "demo")
     refusal = _live_refusal(args, headless=True)
     if refusal is not None:  # before any App, adapter or key store exists: no network touched
+        if args.settings is not None and mode is Mode.LIVE:
+            refusal += f"; a --config file cannot acknowledge it: {LIVE_FLAG} goes on the command line"
         print(f"error: {refusal}", file=sys.stderr)
         return 2
     try:
@@ -186,10 +277,12 @@ def _run_headless(args: argparse.Namespace) -> int:
     try:
         config.automation = _automation_config(args, headless=True)
         config.notify = _notify_config(args)
+        _apply_settings(args, config)
     except (OSError, ValueError) as exc:  # a bad key file or option: say which, start nothing
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _log_to_file(args)
+    _log_settings(args, config)
     if live:
         logging.getLogger(__name__).warning(
             "LIVE trading on %s (acknowledged with %s)", args.live_venue, LIVE_FLAG
@@ -204,34 +297,55 @@ def _automation_config(args: argparse.Namespace, *, headless: bool = False) -> o
     """Strategies always; the webhook listener when a webhook option is given. /metrics and
     /healthz are served on the webhook listener, else on their own loopback listener: always
     headless (``--ops-port``, default a free port), in the window only with ``--ops-port``."""
+    from dataclasses import replace
+
     from terminal.automation.wiring import AutomationConfig
     from terminal.ops import OpsConfig
+    from terminal.ops.health import HealthPolicy
     from terminal.signals.server import WebhookConfig
 
     port = args.ops_port if args.ops_port is not None else (0 if headless else None)
     if port is not None and not 0 <= port <= 65535:
         raise ValueError(f"--ops-port must be within 0..65535, got {port}")
     ops = OpsConfig(listen_host=args.ops_host, listen_port=port)
+    auto = AutomationConfig(ops=ops)
+    settings = args.settings
+    if settings is not None:  # the file's parts that have no flag
+        if settings.ops.metrics_remote is not None:
+            ops = replace(ops, metrics_remote=settings.ops.metrics_remote)
+        if settings.ops.feed_down_after_s is not None:
+            ops = replace(ops, health=HealthPolicy(feed_down_after_s=settings.ops.feed_down_after_s))
+        auto.ops = ops
+        if settings.sizing is not None:
+            auto.sizing = settings.sizing
+        if settings.max_leverage is not None:
+            auto.max_leverage = settings.max_leverage
+        if settings.webhook is not None:
+            auto.webhook_venue = settings.webhook.webhook_venue
     wanted = args.webhook_port is not None or args.marketraker_key_file is not None or args.webhook_hooks
     if not wanted:
-        return AutomationConfig(ops=ops)
+        return auto
     key = args.marketraker_key_file
     if key is not None and not key.is_file():
         raise ValueError(f"--marketraker-key-file {key}: no such file")
-    webhook = WebhookConfig(
+    auto.webhook = WebhookConfig(
         host=args.webhook_host,
         port=args.webhook_port if args.webhook_port is not None else 8787,
         marketraker_key=key,
         generic_hooks=tuple(args.webhook_hooks or ()),
     )
-    return AutomationConfig(webhook=webhook, ops=ops)
+    return auto
 
 
 def _notify_config(args: argparse.Namespace) -> object:
     """``--notify-config FILE``: the JSON ``notify`` settings (routes per event, telegram, email);
     secrets stay in the key store (``telegram:bot_token``, ``smtp:password``). Without it, the
     settings saved in Settings → Notifications; a broken saved file is logged (WARNING, naming
-    the file) and the session runs without notifications."""
+    the file) and the session runs without notifications. ``--config``'s ``[notify]`` comes
+    between the two: the flag beats it, it beats the saved settings."""
+    settings = getattr(args, "settings", None)
+    if args.notify_config is None and settings is not None and settings.notify is not None:
+        return settings.notify
     if args.notify_config is None:
         from terminal.notify.store import NotifySettingsStore
 
@@ -267,9 +381,22 @@ def _log_to_file(args: argparse.Namespace) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="terminal", description="Crypto trading terminal")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument(
-        "--log-json", action="store_true", help="log one JSON object per line (console and log file)"
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML settings for the window or --headless: session, webhook, ops, risk limits, sizing, "
+        "notify, log (flags given on the command line override it; no secrets in it)",
+    )
+    parser.add_argument(
+        "--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO"
+    )
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        default=None,  # None: not given (the --config file may say)
+        help="log one JSON object per line (console and log file)",
     )
     parser.add_argument(
         "--notify-config",
@@ -317,9 +444,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=None, help="journal and state (default: per mode)")
     parser.add_argument(
         "--paper-data",
-        default="live",
+        default=None,
         choices=["live", "sim"],
-        help="paper mode: public data from the live venues or from an in-process simulator",
+        help="paper mode: public data from the live venues (default) or from an in-process simulator",
     )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument(
@@ -331,7 +458,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_replay_args(parser)
     parser.add_argument(
-        "--webhook-host", default="127.0.0.1", help="webhook listener address (default: loopback only)"
+        "--webhook-host", default=None, help="webhook listener address (default: 127.0.0.1, loopback only)"
     )
     parser.add_argument(
         "--webhook-port",
@@ -347,7 +474,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "a free port; the URL is printed as 'ops URL')",
     )
     parser.add_argument(
-        "--ops-host", default="127.0.0.1", help="the ops listener's address (default: loopback only)"
+        "--ops-host", default=None, help="the ops listener's address (default: 127.0.0.1, loopback only)"
     )
     parser.add_argument(
         "--marketraker-key-file",
@@ -375,6 +502,7 @@ def _build_parser() -> argparse.ArgumentParser:
         default=60.0,
         help="with --self-test: give up after this many seconds",
     )
+    parser.set_defaults(settings=None)  # the loaded --config (terminal.settings_file.Settings)
     sub = parser.add_subparsers(dest="command")
 
     sim = sub.add_parser("sim", help="run the local exchange simulator (Binance Spot/USDⓈ-M, Bybit v5)")
@@ -456,6 +584,19 @@ def _run_sim(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    if args.config is not None:
+        if args.command is not None:
+            print(
+                f"error: --config is for the window and --headless, not 'terminal {args.command}'",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            _apply_config(args)
+        except ValueError as exc:  # terminal.settings_file.SettingsError: FILE: key: what is wrong
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    _resolve_defaults(args)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "sim":
         return _run_sim(args)
@@ -508,10 +649,12 @@ def _run_gui(args: argparse.Namespace) -> int:
     try:
         config.automation = _automation_config(args)
         config.notify = _notify_config(args)
+        _apply_settings(args, config)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _log_to_file(args)
+    _log_settings(args, config)
     return run_gui(
         config,
         self_test=args.self_test,

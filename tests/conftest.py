@@ -6,6 +6,7 @@ Kept light: every test session imports it, including pure unit runs without Qt.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,18 @@ from hypothesis import HealthCheck, settings
 # Headless by default; must happen before anything imports Qt. A developer running the UI
 # tests under Xvfb can still choose QT_QPA_PLATFORM=xcb.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# The user's own dirs stay out of every test, child processes included: no test may read a
+# developer's saved notification settings (and message their phone), preferences, candle store
+# or default data dirs, nor write there. platformdirs reads these at each call.
+_USER_DIRS = tempfile.mkdtemp(prefix="terminal-tests-home-")
+for _var, _sub in (
+    ("XDG_CONFIG_HOME", "config"),
+    ("XDG_DATA_HOME", "data"),
+    ("XDG_STATE_HOME", "state"),
+    ("XDG_CACHE_HOME", "cache"),
+):
+    os.environ[_var] = os.path.join(_USER_DIRS, _sub)
 
 # No deadline: CI machines have 2 cores and timing flakes are not what property tests test.
 # No example database: it would write .hypothesis/ into the checkout.
