@@ -147,6 +147,7 @@ class _Flow:
         self.mirrors_book = mirrors_book
         self.levels: dict[tuple[bool, int], int] = {}  # (is_bid, price ticks) -> our order id
         self.targets: dict[tuple[bool, int], int] = {}  # (is_bid, price ticks) -> recorded lots
+        self.book_ms = 0  # venue event time of the newest recorded book applied
 
     def _px(self, price: float) -> int:
         return max(1, round(price / self.tick))
@@ -184,6 +185,7 @@ class _Flow:
     def apply_book(self, rec: BookRec, rec_tick: float) -> None:
         if rec.snapshot:
             self.clear()
+        self.book_ms = max(self.book_ms, rec.event_ms)
         targets: dict[tuple[bool, int], int] = {}
         for is_bid, levels in ((True, rec.bids), (False, rec.asks)):
             for ticks, qty in levels:
@@ -206,9 +208,9 @@ class _Flow:
     def apply_trade(self, rec: TradeRec) -> int:
         """Replay one recorded print; returns the lots that found no liquidity (printed only).
 
-        A print at ``px`` proves the venue had no liquidity at better prices then: our levels
-        there are stale (the recorded book is sampled, its change may still be on the way) and
-        go. The print then takes up to its size at prices no worse than ``px`` - a user's order
+        A print at ``px`` proves the venue had no liquidity at better prices then: unless the
+        print is older than the book we mirror (venue times), our levels there are stale (the
+        recorded book is sampled, its change may still be on the way) and go. The print then takes up to its size at prices no worse than ``px`` - a user's order
         at a better price first, then the level ``px`` in queue order - and our level at ``px``
         is restored to its recorded size: the recording's own change says what the trade left,
         arriving before or after the print (separate venue streams), so letting the print
@@ -217,18 +219,27 @@ class _Flow:
         lots = max(1, self._lots(float(rec.qty)))
         px = self._px(float(rec.price))
         maker_bid = rec.side is Side.SELL
-        if self.mirrors_book:
+        if self.mirrors_book and rec.ts >= self.book_ms:
+            # (a print older than the mirrored book - its stream lagged the book's - proves
+            # nothing about levels the book added after it)
             self._drop_better_than(maker_bid, px)
+        best = self.book.best_bid() if maker_bid else self.book.best_ask()
         filled = self.market.mm_take(self.symbol, rec.side, lots, limit=px)
         left = lots - filled
         if left > 0:
             self.market.mm_print(self.symbol, rec.side, px, left)
-        target = self.targets.get((maker_bid, px))
-        if filled and target:
-            change = self._set_level((maker_bid, px), target)
-            if change is not None:
-                self._add([change])
+        if filled and best is not None:
+            self._restore(maker_bid, *((px, best) if maker_bid else (best, px)))
         return left
+
+    def _restore(self, maker_bid: bool, lo: int, hi: int) -> None:
+        """Our levels in [lo, hi] back to their recorded sizes (a print went through them)."""
+        if hi - lo <= 2000:
+            keys = [(maker_bid, p) for p in range(lo, hi + 1) if (maker_bid, p) in self.targets]
+        else:
+            keys = [k for k in self.targets if k[0] is maker_bid and lo <= k[1] <= hi]
+        grow = [c for k in keys if (c := self._set_level(k, self.targets[k])) is not None]
+        self._add(grow)
 
     def _drop_better_than(self, maker_bid: bool, px: int) -> None:
         side = self.book.bids if maker_bid else self.book.asks  # best price first
