@@ -119,6 +119,9 @@ class AppConfig:
     # None: a session without automation (manual trading only).
     automation: Any = field(default_factory=lambda: _default_automation())
     risk_limits: Any = None  # terminal.trading.risk.RiskLimits; None: the permissive defaults
+    # terminal.trading.risk_store.StartLimits: where risk_limits came from (--config, the saved
+    # settings or none), for the settings tab and the start-up log; None: set by code (tests)
+    risk_source: Any = None
     # terminal.notify.NotifyConfig: which events go to the tray, Telegram, email; None: none
     notify: Any = None
     # demo only: terminal.sim.replay.ReplaySpec - the simulator replays this recording instead
@@ -517,6 +520,30 @@ class App:
         if config is not None and self.journal is not None and not self._stopped:
             self._start_notifier()
         log.info("notifications %s", "reconfigured" if config is not None else "off")
+
+    def apply_risk_limits(self, limits: Any) -> Any:
+        """Settings → Risk limits saved: the running risk manager takes ``limits`` (a
+        ``RiskLimits``) now, and a later session of this App's config starts with them. Returns
+        the limits in force: a running session keeps its trading day's start hour (moving it
+        would restart the day and forget its loss), a new hour applies from the next start."""
+        import dataclasses
+
+        self.config.risk_limits = limits
+        if self.oms is None:  # before start() (it builds the OMS from the config) or never started
+            return limits
+        risk = self.oms.risk
+        running_hour = risk.pnl.day_start_hour_utc
+        if limits.loss.day_start_hour_utc != running_hour:
+            log.info(
+                "risk limits: the trading day keeps starting at %dh UTC until the next start (%dh then)",
+                running_hour,
+                limits.loss.day_start_hour_utc,
+            )
+            limits = dataclasses.replace(
+                limits, loss=dataclasses.replace(limits.loss, day_start_hour_utc=running_hour)
+            )
+        risk.set_limits(limits, actor="user")
+        return limits
 
     def _anchor_equity_on_balances(self, venues: set[Venue]) -> None:
         """The loss limits measure from the account's value: the stable-coin balances across the

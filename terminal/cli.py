@@ -220,14 +220,19 @@ def _resolve_defaults(args: argparse.Namespace) -> None:
 
 
 def _apply_settings(args: argparse.Namespace, config: Any) -> None:
-    """The ``--config`` file's risk limits (no section: the permissive defaults) onto the App's
-    config. ValueError naming the key when the file contradicts the session."""
+    """The risk limits onto the App's config: the ``--config`` file's [risk], else the user's
+    saved ones, else none (the permissive defaults). ValueError naming the key when the file
+    contradicts the session."""
     settings = args.settings
+    # Risk limits: --config's [risk] > the user's saved Settings → Risk limits > none.
+    from terminal.trading.risk_store import resolve_start_limits
+
+    start = resolve_start_limits(settings.risk if settings else None, settings.path if settings else None)
+    config.risk_limits, config.risk_source = start.limits, start
     if settings is None:
         return
     from terminal.settings_file import SettingsError
 
-    config.risk_limits = settings.risk
     hook_venue = config.automation.webhook_venue if config.automation is not None else None
     if hook_venue is not None and hook_venue not in config.venues:
         raise SettingsError(
@@ -242,7 +247,11 @@ def _log_settings(args: argparse.Namespace, config: Any) -> None:
     from terminal.settings_file import describe_limits
 
     source = f"settings {args.settings.path}" if args.settings is not None else "no --config"
-    logging.getLogger(__name__).info("%s; risk limits: %s", source, describe_limits(config.risk_limits))
+    start = config.risk_source
+    where = f" ({start.describe()})" if start is not None else ""
+    logging.getLogger(__name__).info(
+        "%s; risk limits: %s%s", source, describe_limits(config.risk_limits), where
+    )
 
 
 def _run_headless(args: argparse.Namespace) -> int:

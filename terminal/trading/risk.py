@@ -235,6 +235,29 @@ class RiskManager:
         if self.bus is not None:
             self.bus.publish(TradingStateChanged(previous, state, actor, reason, self._wall_ms()))
 
+    def set_limits(self, limits: RiskLimits, *, actor: str = "user") -> TradingState:
+        """Replace the limits at run time (Settings → Risk limits); returns the state after.
+
+        The day's PnL, the peak, the order-rate memory and the working strategy entries stay:
+        only the thresholds change. The new loss limits are applied at once, so a tighter one
+        the day's loss already exceeds moves to REDUCING/HALTED now (audited, published like any
+        change). A looser one never lifts REDUCING/HALTED: resuming stays a person's
+        ``set_state`` (or ``resume_next_day`` at the next trading day). The trading day's start
+        hour cannot move under a running tracker (it would restart the day and forget its
+        loss): ValueError, nothing changed."""
+        from terminal.settings_file import describe_limits  # it imports this module
+
+        if limits.loss.day_start_hour_utc != self.pnl.day_start_hour_utc:
+            raise ValueError(
+                f"the trading day starts at {self.pnl.day_start_hour_utc}h UTC in this session; "
+                f"day_start_hour_utc={limits.loss.day_start_hour_utc} takes effect at the next start"
+            )
+        text = describe_limits(limits)
+        self._journal.audit(actor, "risk_limits", {"limits": text, "state": self._state})
+        self.limits = limits
+        log.info("risk limits set by %s: %s", actor, text)
+        return self.evaluate_losses()
+
     # ------------------------------------------------------------------ loss limits
 
     def evaluate_losses(self, now_ms: int | None = None) -> TradingState:

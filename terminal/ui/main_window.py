@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        settings_action = QAction("&Settings (API keys, notifications)…", self)
+        settings_action = QAction("&Settings (API keys, notifications, risk limits)…", self)
         settings_action.setShortcut(QKeySequence("Ctrl+,"))
         settings_action.triggered.connect(self.open_settings)
         file_menu.addAction(settings_action)
@@ -570,10 +570,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"warning: {message}", 15000)
 
     def open_settings(self) -> QWidget | None:
-        """The settings dialog (non-modal): API keys for the selected venue, and notifications,
-        which apply to the running session as soon as they are saved."""
+        """The settings dialog (non-modal): API keys for the selected venue, notifications and
+        risk limits; the last two apply to the running session as soon as they are saved."""
         try:
             from terminal.notify.store import NotifySettingsStore
+            from terminal.trading.risk_store import RiskSettingsStore
             from terminal.ui.settings import open_settings
         except ImportError as exc:
             self.show_error(f"settings are not available in this build ({exc})")
@@ -586,12 +587,22 @@ class MainWindow(QMainWindow):
             notify_store=NotifySettingsStore(),
             on_notify_saved=self._apply_notify,
             tray=getattr(self.ctx.app, "tray", None),
+            risk_store=RiskSettingsStore(),
+            risk=lambda: getattr(self.ctx.app.oms, "risk", None),  # None once the App stopped
+            apply_risk=self._apply_risk_limits,
+            risk_session=self.base_config.risk_source,
         )
 
     def _apply_notify(self, config: Any) -> None:
         """Saved notification settings: the running App switches now; a mode switch keeps them."""
         self.base_config.notify = config
         self.spawn(self.ctx.app.apply_notify(config), "applying the notification settings")
+
+    def _apply_risk_limits(self, limits: Any) -> Any:
+        """Saved risk limits: the running risk manager takes them now (returns those in force);
+        a mode switch keeps them."""
+        self.base_config.risk_limits = limits
+        return self.ctx.app.apply_risk_limits(limits)
 
     # ------------------------------------------------------------------ trading actions
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:

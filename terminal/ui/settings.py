@@ -41,7 +41,10 @@ from terminal.venues.base import ApiCredentials, Network
 if TYPE_CHECKING:
     from terminal.notify import Notice, NotifyConfig
     from terminal.notify.store import NotifySettingsStore
+    from terminal.trading.risk import RiskLimits, RiskManager
+    from terminal.trading.risk_store import RiskSettingsStore, StartLimits
     from terminal.ui.notify_settings import NotifySettingsTab
+    from terminal.ui.risk_settings import RiskSettingsTab
 
 __all__ = ["KeyEditor", "SettingsDialog", "StoreBanner", "TestConnection", "open_settings"]
 
@@ -335,12 +338,13 @@ class StoreBanner(QFrame):
 
 class SettingsDialog(QDialog):
     """Non-modal settings window: the key-store banner, one tab per venue and, given a
-    ``notify_store``, a "Notifications" tab."""
+    ``notify_store``, a "Notifications" tab; given a ``risk_store``, a "Risk limits" tab."""
 
     saved = Signal(object, object)  # Venue, Network
     deleted = Signal(object, object)
     test_finished = Signal(object, object, bool, str)
     notify_saved = Signal(object)  # NotifyConfig
+    risk_saved = Signal(object)  # RiskLimits
 
     def __init__(
         self,
@@ -351,11 +355,16 @@ class SettingsDialog(QDialog):
         venues: Sequence[Venue] = tuple(Venue),
         notify_store: NotifySettingsStore | None = None,
         tray: Callable[[Notice], None] | None = None,
+        risk_store: RiskSettingsStore | None = None,
+        risk: Callable[[], RiskManager | None] | None = None,
+        apply_risk: Callable[[RiskLimits], RiskLimits] | None = None,
+        risk_session: StartLimits | None = None,
     ) -> None:
         super().__init__(parent)
         self.keystore = keystore
         self.setObjectName("settings")
-        self.setWindowTitle("Settings — API keys" if notify_store is None else "Settings")
+        only_keys = notify_store is None and risk_store is None
+        self.setWindowTitle("Settings — API keys" if only_keys else "Settings")
         self.setModal(False)
         self.banner = StoreBanner(keystore, self)
         self.tabs = QTabWidget(self)
@@ -380,6 +389,15 @@ class SettingsDialog(QDialog):
             self.notify_tab = NotifySettingsTab(notify_store, keystore, self.tabs, tray=tray)
             self.notify_tab.saved.connect(self.notify_saved)
             self.tabs.addTab(self.notify_tab, "Notifications")
+        self.risk_tab: RiskSettingsTab | None = None
+        if risk_store is not None:
+            from terminal.ui.risk_settings import RiskSettingsTab
+
+            self.risk_tab = RiskSettingsTab(
+                risk_store, self.tabs, risk=risk, apply=apply_risk, session=risk_session
+            )
+            self.risk_tab.saved.connect(self.risk_saved)
+            self.tabs.addTab(self.risk_tab, "Risk limits")
         note = QLabel(
             "Keys, bot tokens and passwords are kept only in the OS keyring (or your encrypted key "
             "file), never in the settings directory or logs. Give trading keys no withdrawal permission.",
@@ -395,8 +413,8 @@ class SettingsDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
         self.banner.changed.connect(self.refresh)
-        # The notifications tab is a long form: taller, so it rarely needs its scroll bar.
-        self.resize(*((620, 560) if notify_store is None else (660, 740)))
+        # The notifications and risk tabs are long forms: taller, so they rarely need a scroll bar.
+        self.resize(*((620, 560) if only_keys else (700, 760)))
 
     def editor(self, venue: Venue, network: Network) -> KeyEditor:
         return self.editors[(venue, network)]
@@ -408,6 +426,10 @@ class SettingsDialog(QDialog):
     def show_notifications(self) -> None:
         if self.notify_tab is not None:
             self.tabs.setCurrentWidget(self.notify_tab)
+
+    def show_risk(self) -> None:
+        if self.risk_tab is not None:
+            self.tabs.setCurrentWidget(self.risk_tab)
 
     def refresh(self) -> None:
         self.banner.refresh()
@@ -422,6 +444,8 @@ class SettingsDialog(QDialog):
             editor.cancel_test()
         if self.notify_tab is not None:
             self.notify_tab.cancel_tests()
+        if self.risk_tab is not None:
+            self.risk_tab.stop_refresh()
         super().closeEvent(event)
 
 
@@ -434,6 +458,10 @@ def open_settings(
     notify_store: NotifySettingsStore | None = None,
     on_notify_saved: Callable[[NotifyConfig], None] | None = None,
     tray: Callable[[Notice], None] | None = None,
+    risk_store: RiskSettingsStore | None = None,
+    risk: Callable[[], RiskManager | None] | None = None,
+    apply_risk: Callable[[RiskLimits], RiskLimits] | None = None,
+    risk_session: StartLimits | None = None,
 ) -> SettingsDialog:
     """What the main window's "Settings" action calls: a shown, non-modal dialog.
 
@@ -441,6 +469,9 @@ def open_settings(
     reads too); ``test_connection`` to the real probe (the venue's live or testnet network).
     ``notify_store`` adds the "Notifications" tab; ``on_notify_saved`` gets each saved config
     (the app applies it live); ``tray`` is what the tray channel's "Send test" shows through.
+    ``risk_store`` adds the "Risk limits" tab: ``risk`` returns the running risk manager (its
+    state, PnL and limits are shown), ``apply_risk`` makes saved limits live and returns those in
+    force, ``risk_session`` says where this process's limits came from (a --config file wins).
     """
     if test_connection is None:
         from terminal.secrets import probe
@@ -452,6 +483,10 @@ def open_settings(
         test_connection=test_connection,
         notify_store=notify_store,
         tray=tray,
+        risk_store=risk_store,
+        risk=risk,
+        apply_risk=apply_risk,
+        risk_session=risk_session,
     )
     if on_notify_saved is not None:
         dialog.notify_saved.connect(on_notify_saved)
