@@ -10,10 +10,8 @@ confirms it now (a live start must never happen just because the app was live ye
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from terminal.app import Mode
+from terminal.fileio import write_atomic
 from terminal.model import Venue
 
 __all__ = ["Prefs", "PrefsStore", "default_prefs_path", "startup_mode"]
@@ -108,19 +107,7 @@ class PrefsStore:
     def save(self, prefs: Prefs) -> None:
         """Atomic write (temp file + rename): a crash never leaves half a file."""
         doc = {"format": _FORMAT, **{k: str(v) for k, v in asdict(prefs).items()}}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=2)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        write_atomic(self.path, json.dumps(doc, indent=2) + "\n")
 
     def _warn(self, prefs: Prefs, message: str) -> Prefs:
         self.warning = message

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from terminal.fileio import write_atomic
 from terminal.model import Venue
 
 __all__ = ["ArmKey", "ArmedStore", "ArmedStoreError", "Arming"]
@@ -96,10 +97,4 @@ class ArmedStore:
                 for a in sorted(armings, key=lambda a: a.key)
             ],
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(doc, indent=2))

@@ -8,12 +8,11 @@ broken one means the same plus a warning the UI shows — start-up never fails b
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 from pathlib import Path
 
+from terminal.fileio import write_atomic
 from terminal.notify.config import NotifyConfig
 
 __all__ = ["NOTIFY_FILENAME", "NotifySettingsStore", "default_notify_path"]
@@ -63,21 +62,7 @@ class NotifySettingsStore:
 
     def save(self, config: NotifyConfig) -> None:
         """Atomic (temp file + rename) and private (0600): a crash never leaves half a file."""
-        data = json.dumps(config.to_dict(), indent=2) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(fd, "w", encoding="utf-8") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)  # an old tmp file keeps its mode through O_TRUNC
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        write_atomic(self.path, json.dumps(config.to_dict(), indent=2) + "\n", private=True)
         self.warning = None
         log.info("notification settings saved to %s", self.path)
 

@@ -9,15 +9,14 @@ check (``WrongPassphrase``) instead of returning garbage. Writes are atomic (tem
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from terminal.fileio import write_atomic
 from terminal.secrets.errors import KeyStoreError, WrongPassphrase
 
 __all__ = ["VAULT_FILENAME", "EncryptedVault"]
@@ -105,20 +104,5 @@ class EncryptedVault:
             "cipher": "fernet",
             "token": token.decode("ascii"),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
         # 0600 from creation: the file is never world-readable, not even for a moment.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)  # in case a umask or ACL widened it
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        write_atomic(self.path, json.dumps(doc), private=True)

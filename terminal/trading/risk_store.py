@@ -13,10 +13,8 @@ so when a ``--config`` file's limits are in force.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -26,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from terminal.fileio import write_atomic
 from terminal.trading.risk import LossLimits, RiskLimits, StrategyLimits
 
 __all__ = [
@@ -89,21 +88,7 @@ class RiskSettingsStore:
     def save(self, limits: RiskLimits) -> None:
         """Atomic (temp file + rename) and 0600 like the other settings files: a crash never
         leaves half a file."""
-        data = dump_risk_toml(limits)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(fd, "w", encoding="utf-8") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)  # an old tmp file keeps its mode through O_TRUNC
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        write_atomic(self.path, dump_risk_toml(limits), private=True)
         self.warning = None
         log.info("risk limits saved to %s", self.path)
 
