@@ -412,7 +412,48 @@ class GeneratorStats:
         return self.level_changes / self.sim_seconds if self.sim_seconds else 0.0
 
 
-class MarketGenerator:
+class MarketDriver:
+    """What moves the simulator's markets (the random walk, or a replayed recording): the
+    control plane's pause/resume and ``run()`` as a task. Subclasses implement ``seed_books``
+    (before serving) and ``run``."""
+
+    _task_name = "sim-market-driver"
+
+    def __init__(self) -> None:
+        self._paused = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop all flow after the current step (books stay as they are)."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def seed_books(self) -> None:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run(), name=self._task_name)
+        return self._task
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class MarketGenerator(MarketDriver):
     """Drives every market's books from one seed (see the module docstring).
 
     Wiring: ``gen = MarketGenerator(exchange); gen.seed_books()``; then, if
@@ -420,7 +461,10 @@ class MarketGenerator:
     and ``await gen.stop()`` on shutdown.
     """
 
+    _task_name = "sim-market-generator"
+
     def __init__(self, exchange) -> None:
+        super().__init__()
         self.exchange = exchange
         config = exchange.config
         self.seed = int(config.seed)
@@ -428,8 +472,6 @@ class MarketGenerator:
         self.fair: dict[str, FairValue] = {}
         self.flows: list[SymbolFlow] = []
         self.stats = GeneratorStats()
-        self._paused = False
-        self._task: asyncio.Task[None] | None = None
         for venue in VENUE_ORDER:
             market = exchange.markets.get(venue)
             if market is None:
@@ -446,17 +488,6 @@ class MarketGenerator:
                 self.stats.per_flow[(venue, symbol)] = flow.stats
 
     # ---- control -----------------------------------------------------------
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def pause(self) -> None:
-        """Stop all flow after the current step (books stay as they are)."""
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
-
     def fair_price(self, symbol: str) -> float:
         return self.fair[symbol].price
 
@@ -511,15 +542,3 @@ class MarketGenerator:
                 self.step(dt)
             except Exception:  # one bad step must not stop the market
                 log.exception("market generator step failed")
-
-    def start(self) -> asyncio.Task[None]:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run(), name="sim-market-generator")
-        return self._task
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -32,14 +32,14 @@ How the recording becomes a market, and what that means for the user's orders:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from terminal.model.enums import InstrumentKind, Side, Venue
+from terminal.sim.generator import MarketDriver
 from terminal.sim.instruments import known_symbols
 from terminal.storage.recorder import BookRec, RecordError, TradeRec, read_records
 
@@ -82,7 +82,6 @@ class RecordingSummary:
 
     first_price: dict[tuple[Venue, str], Decimal]
     has_book: frozenset[tuple[Venue, str]]
-    records: int
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -100,9 +99,7 @@ def summarize_recording(path: str | Path, max_records: int = SUMMARY_MAX_RECORDS
     """Read the start of the recording: which markets it has and where their prices start."""
     first: dict[tuple[Venue, str], Decimal] = {}
     has_book: set[tuple[Venue, str]] = set()
-    n = 0
-    for rec in read_records(path):
-        n += 1
+    for n, rec in enumerate(read_records(path), 1):
         key = (rec.venue, rec.symbol)
         if isinstance(rec, TradeRec):
             first.setdefault(key, Decimal(rec.price))
@@ -118,7 +115,7 @@ def summarize_recording(path: str | Path, max_records: int = SUMMARY_MAX_RECORDS
             break
     if not first:
         raise ReplayError(f"{path}: the recording holds no trades or books to replay")
-    return RecordingSummary(first, frozenset(has_book), n)
+    return RecordingSummary(first, frozenset(has_book))
 
 
 @dataclass(slots=True)
@@ -129,8 +126,6 @@ class ReplayStats:
     books: int = 0
     loops: int = 0
     finished: bool = False
-    lag_s: float = 0.0  # how late the last record was applied against its recorded time
-    per_source: dict[tuple[Venue, str], int] = field(default_factory=dict)
 
 
 class _Flow:
@@ -256,20 +251,21 @@ class _Flow:
                 self.market.mm_cancel(self.symbol, oid)
 
 
-class ReplayGenerator:
+class ReplayGenerator(MarketDriver):
     """Drives the simulator's markets from a recording (see the module docstring).
 
     Same wiring as ``MarketGenerator``: ``seed_books()`` before serving, then ``run()`` as a task;
     ``pause()``/``resume()`` for the control plane.
     """
 
+    _task_name = "sim-replay"
+
     def __init__(self, exchange, spec: ReplaySpec, summary: RecordingSummary) -> None:
+        super().__init__()
         self.exchange = exchange
         self.spec = spec
         self.summary = summary
         self.stats = ReplayStats()
-        self._paused = False
-        self._task: asyncio.Task[None] | None = None
         self._ticks: dict[str, float] = {}
         # recorded (venue, symbol) -> the simulator markets it drives
         self.routes: dict[tuple[Venue, str], list[_Flow]] = {}
@@ -312,24 +308,6 @@ class ReplayGenerator:
         same_kind = [v for v in recorded if (v in _SPOT) == spot]
         return ((same_kind or recorded)[0], symbol)
 
-    # ---- control (the /sim/generator endpoint) -------------------------------
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
-
-    def fair_price(self, symbol: str) -> float:
-        for flows in self.routes.values():
-            for flow in flows:
-                if flow.symbol == symbol:
-                    return float(flow.inst.price(flow.market.last_price[symbol]))
-        raise KeyError(symbol)
-
     # ---- work ---------------------------------------------------------------
     def _replayable(self) -> Iterator[TradeRec | BookRec]:
         for rec in read_records(self.spec.path):
@@ -346,8 +324,6 @@ class ReplayGenerator:
         flows = self.routes.get((rec.venue, rec.symbol), ())
         st = self.stats
         st.records += 1
-        key = (rec.venue, rec.symbol)
-        st.per_source[key] = st.per_source.get(key, 0) + 1
         if isinstance(rec, BookRec):
             st.books += 1
             tick = self._rec_tick(rec.tick)
@@ -405,7 +381,6 @@ class ReplayGenerator:
                     burst = 0
                     await asyncio.sleep(delay)
                 else:
-                    self.stats.lag_s = -delay
                     burst += 1
                     if burst >= _YIELD_EVERY:  # a backlog must not starve the servers
                         burst = 0
@@ -427,18 +402,6 @@ class ReplayGenerator:
             self.stats.loops += 1
             log.info("replay of %s starts over (loop %d)", self.spec.path, self.stats.loops)
             self._records = None
-
-    def start(self) -> asyncio.Task[None]:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run(), name="sim-replay")
-        return self._task
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def check_replay_path(path: Path) -> RecordingSummary:
