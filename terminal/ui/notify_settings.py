@@ -23,14 +23,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFrame,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -53,7 +50,7 @@ from terminal.notify.store import NotifySettingsStore
 from terminal.notify.telegram import TelegramChannel
 from terminal.notify.tray import TrayChannel
 from terminal.secrets import KeyStore, KeyStoreError, StoreBackend
-from terminal.ui.settings import STORED, _set_status
+from terminal.ui.settings import STORED, _set_status, button_row, scrolled_page
 from terminal.ui.theme import BUY_COLOR, MUTED, SELL_COLOR, WARN_COLOR
 
 __all__ = ["CHANNEL_TITLES", "ROUTE_TITLES", "SENT", "NotifySettingsTab"]
@@ -142,23 +139,7 @@ class NotifySettingsTab(QWidget):
         column.addWidget(self._build_telegram(body))
         column.addWidget(self._build_email(body))
         column.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidget(body)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-
-        self.save_button = QPushButton("Save", self)
-        self.save_button.setObjectName("notify-save")
-        self.save_label = QLabel(self)
-        self.save_label.setWordWrap(True)
-        self.save_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.save_label, 1)
-        bottom.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignTop)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(scroll, 1)
-        layout.addLayout(bottom)
+        self.save_button, self.save_label = scrolled_page(self, body, "Save", "notify-save")
 
         self.save_button.clicked.connect(self.save)
         for kind, button in self.test_buttons.items():
@@ -226,7 +207,7 @@ class NotifySettingsTab(QWidget):
         grid.addWidget(self.token_edit, 1, 1)
         grid.addWidget(self.token_status, 1, 2, 1, 2)
         grid.addLayout(
-            self._buttons(self.token_delete, self._test_button(ChannelKind.TELEGRAM, box)), 2, 1, 1, 3
+            button_row(self.token_delete, self._test_button(ChannelKind.TELEGRAM, box)), 2, 1, 1, 3
         )
         grid.addWidget(self._test_label(ChannelKind.TELEGRAM, box), 3, 0, 1, 4)
         grid.setColumnStretch(1, 1)
@@ -273,20 +254,12 @@ class NotifySettingsTab(QWidget):
         ):
             grid.addWidget(QLabel(title, box), row, 0)
             grid.addWidget(widget, row, 1, 1, 3)
-        buttons = self._buttons(self.password_delete, self._test_button(ChannelKind.EMAIL, box))
+        buttons = button_row(self.password_delete, self._test_button(ChannelKind.EMAIL, box))
         grid.addLayout(buttons, 6, 1, 1, 3)
         grid.addWidget(self._test_label(ChannelKind.EMAIL, box), 7, 0, 1, 4)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         return box
-
-    @staticmethod
-    def _buttons(*buttons: QPushButton) -> QHBoxLayout:
-        row = QHBoxLayout()
-        row.addStretch(1)
-        for button in buttons:
-            row.addWidget(button)
-        return row
 
     # ------------------------------------------------------------------ form <-> config
     def fill(self, config: NotifyConfig | None) -> None:

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -31,7 +30,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -42,7 +40,7 @@ from PySide6.QtWidgets import (
 from terminal.model import TradingState
 from terminal.trading.risk import RiskLimits, RiskManager, StrategyLimits
 from terminal.trading.risk_store import RiskSettingsStore, RiskSource, StartLimits
-from terminal.ui.settings import _set_status
+from terminal.ui.settings import _set_status, button_row, scrolled_page
 from terminal.ui.theme import BUY_COLOR, MUTED, SELL_COLOR, WARN_COLOR
 
 __all__ = ["APPLIED", "FieldKind", "RiskSettingsTab"]
@@ -208,23 +206,7 @@ class RiskSettingsTab(QWidget):
         column.addWidget(self._build_loss(body))
         column.addWidget(self._build_strategies(body))
         column.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidget(body)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-
-        self.save_button = QPushButton("Save and apply", self)
-        self.save_button.setObjectName("risk-save")
-        self.save_label = QLabel(self)
-        self.save_label.setWordWrap(True)
-        self.save_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.save_label, 1)
-        bottom.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignTop)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(scroll, 1)
-        layout.addLayout(bottom)
+        self.save_button, self.save_label = scrolled_page(self, body, "Save and apply", "risk-save")
         self.save_button.clicked.connect(self.save)
 
         self.fill(self.in_force())
@@ -276,7 +258,7 @@ class RiskSettingsTab(QWidget):
             Qt.AlignmentFlag.AlignTop,
         )
         grid.addWidget(self.symbol_table, row, 1, 1, 3)
-        grid.addLayout(_buttons(add, remove), row + 1, 1, 1, 3)
+        grid.addLayout(button_row(add, remove), row + 1, 1, 1, 3)
         return box
 
     def _build_loss(self, parent: QWidget) -> QGroupBox:
@@ -327,7 +309,7 @@ class RiskSettingsTab(QWidget):
         add, remove = QPushButton("Add strategy", box), QPushButton("Remove", box)
         add.clicked.connect(lambda: self.add_strategy_row())
         remove.clicked.connect(lambda: self._remove_selected(self.strategy_table))
-        column.addLayout(_buttons(add, remove))
+        column.addLayout(button_row(add, remove))
         return box
 
     @staticmethod
@@ -638,11 +620,3 @@ def _put(table: dict[str, Any], key: str, value: object) -> None:
 def _cell(table: QTableWidget, row: int, col: int) -> str:
     item = table.item(row, col)
     return item.text().strip() if item is not None else ""
-
-
-def _buttons(*buttons: QPushButton) -> QHBoxLayout:
-    row = QHBoxLayout()
-    row.addStretch(1)
-    for button in buttons:
-        row.addWidget(button)
-    return row

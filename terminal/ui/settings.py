@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTabWidget,
     QVBoxLayout,
@@ -67,6 +68,37 @@ def _scrub(text: str, *values: str) -> str:
 def _set_status(label: QLabel, text: str, color: str | None) -> None:
     label.setText(text)
     label.setStyleSheet(f"color: {color};" if color else "")
+
+
+def button_row(*buttons: QPushButton) -> QHBoxLayout:
+    """Buttons aligned right, in the given order."""
+    row = QHBoxLayout()
+    row.addStretch(1)
+    for button in buttons:
+        row.addWidget(button)
+    return row
+
+
+def scrolled_page(page: QWidget, body: QWidget, save_text: str, save_name: str) -> tuple[QPushButton, QLabel]:
+    """Lay out a settings tab: ``body`` scrolls, a status line and the save button stay below it.
+    Returns the save button and the status label (selectable: errors can be copied)."""
+    scroll = QScrollArea(page)
+    scroll.setWidget(body)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    save_button = QPushButton(save_text, page)
+    save_button.setObjectName(save_name)
+    save_label = QLabel(page)
+    save_label.setWordWrap(True)
+    save_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    bottom = QHBoxLayout()
+    bottom.addWidget(save_label, 1)
+    bottom.addWidget(save_button, 0, Qt.AlignmentFlag.AlignTop)
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(scroll, 1)
+    layout.addLayout(bottom)
+    return save_button, save_label
 
 
 class KeyEditor(QGroupBox):
@@ -114,11 +146,7 @@ class KeyEditor(QGroupBox):
         grid.addWidget(self.key_edit, 1, 1, 1, 3)
         grid.addWidget(QLabel("Secret", self), 2, 0)
         grid.addWidget(self.secret_edit, 2, 1, 1, 3)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        for button in (self.save_button, self.delete_button, self.test_button):
-            buttons.addWidget(button)
-        grid.addLayout(buttons, 3, 1, 1, 3)
+        grid.addLayout(button_row(self.save_button, self.delete_button, self.test_button), 3, 1, 1, 3)
         grid.addWidget(self.result_label, 4, 0, 1, 4)
         grid.setColumnStretch(1, 1)
 
